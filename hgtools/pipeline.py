@@ -1,0 +1,66 @@
+"""Cached stages: build a catalogue once, reuse it everywhere.
+
+A stage's output is a file whose metadata records what made it; a later call
+with the same settings reads the file instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from hgtools.catalogue import read_catalogue, read_metadata, write_catalogue
+
+
+def make_catalogue(source: str = "mock", *, seed: int = 0, box_size: float = 205.0,
+                   verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Build the study's catalogue from a source.
+
+    Parameters
+    ----------
+    source : {"mock"}
+        ``"mock"``: the embedded TNG-calibrated universe.
+    seed : int
+        Seed of every random step.
+    box_size : float
+        Side of the mock box [Mpc/h] (205 = TNG300).
+    verbose : bool
+        Report each stage and its duration.
+    """
+    if source == "mock":
+        from hgtools.sources.mock import MockConfig, mock_catalogue
+
+        t0 = time.perf_counter()
+        cat, meta = mock_catalogue(MockConfig(box_size=box_size, seed=seed), verbose=verbose)
+        if verbose:
+            print(f"catalogue: {len(cat)} central galaxies from the embedded universe "
+                  f"({box_size:g} Mpc/h, seed {seed}) in {time.perf_counter() - t0:.1f} s")
+        return cat, meta
+    raise ValueError(f"unknown source {source!r}; available: 'mock'")
+
+
+def ensure_catalogue(path: str | os.PathLike, source: str = "mock", *, seed: int = 0,
+                     box_size: float = 205.0, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Read the catalogue at ``path`` if it was made with these settings, else build and write it.
+
+    For a non-mock source the file must already exist (it is built by
+    ``hgtools catalogue``); its settings are not checked against ``seed`` and
+    ``box_size``.
+    """
+    path = Path(path)
+    if path.exists():
+        meta = read_metadata(path)
+        same = (meta.get("source") == source and meta.get("seed") == seed
+                and float(meta.get("box_size", -1)) == float(box_size))
+        if same or source != "mock":
+            if verbose:
+                print(f"catalogue: reusing {path}")
+            return read_catalogue(path)
+    elif source != "mock":
+        raise FileNotFoundError(f"catalogue file not found: {path}; build it with `hgtools catalogue`")
+    cat, meta = make_catalogue(source, seed=seed, box_size=box_size, verbose=verbose)
+    write_catalogue(cat, path, meta)
+    return cat, meta

@@ -1,0 +1,1 @@
+"""Data sources that fill the catalogue schema: ``mock`` (the embedded universe)."""

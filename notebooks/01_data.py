@@ -1,0 +1,131 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The data
+#
+# Every model in this book learns one mapping: from five properties of a dark-matter halo to
+# four properties of the central galaxy it hosts. This chapter builds the table that mapping is
+# learned from and looks at it before any model does.
+#
+# **Halo features** (inputs): virial mass $M_{\rm vir}$ (mass inside the radius enclosing 200
+# times the critical density), NFW concentration $c_{\rm vir}$, Bullock spin $\lambda$, formation
+# redshift $z_{1/2}$ (when the main progenitor first held half of today's mass) and the
+# overdensity $\delta_3$ (subhaloes within $3\,h^{-1}$Mpc over the mean number in such a sphere).
+#
+# **Galaxy targets** (outputs): stellar mass $M_*$, specific star formation rate
+# ${\rm sSFR} = {\rm SFR}/M_*$, stellar half-mass radius $R_{1/2}^{(*)}$ and $g-i$ colour.
+
+# %% tags=["parameters"]
+seed = 0  # seed of every random step
+box_size = 205.0  # side of the mock box [Mpc/h]
+quick = False  # small configuration for CI
+catalogue_path = "../data/catalogue.parquet"  # built on first use if missing
+source = "mock"  # "mock": the embedded universe
+bench_dir = "../bench/results"
+timings_path = ""
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from hgtools import plots
+from hgtools.catalogue import FEATURES, LOG_HALO_MASS_MIN, LOG_STELLAR_MASS_MIN, TARGETS, split
+from hgtools.pipeline import ensure_catalogue
+
+catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
+display(Markdown(plots.source_banner(meta)))
+
+# %% [markdown]
+# ## Selecting the sample
+#
+# Only central galaxies enter: one row per halo. Two cuts remove objects too small to be
+# resolved reliably in TNG300 — haloes below $10^{10.5}\,h^{-1}M_\odot$ (about 500 dark-matter
+# particles) and galaxies below $10^{8.75}\,h^{-1}M_\odot$ in stars (about 50 star particles).
+# The table counts the objects that survive each step.
+
+# %%
+cuts = pd.DataFrame({"objects": meta["cuts"]})
+cuts.index.name = "step"
+display(cuts)
+print(f"cuts: log10 M_vir >= {LOG_HALO_MASS_MIN} and log10 M* >= {LOG_STELLAR_MASS_MIN} [Msun/h]; "
+      f"{len(catalogue)} central galaxies remain")
+
+# %% [markdown]
+# ## Training, validation and test sets
+#
+# The sample is split at random (seeded) into 48 % for training, 12 % for validation (early
+# stopping, hyper-parameters and the stacking model) and 40 % for testing. The large test set
+# keeps shot noise low in the clustering measurements of the later chapters.
+
+# %%
+parts = split(catalogue, seed)
+sizes = pd.Series(parts.sizes(), name="galaxies").to_frame()
+sizes["fraction"] = (sizes["galaxies"] / len(catalogue)).round(4)
+display(sizes)
+
+# %% [markdown]
+# ## The halo features
+
+# %%
+display(plots.describe(catalogue, FEATURES).round(3))
+fig = plots.distributions(catalogue, FEATURES, meta)
+
+# %% [markdown]
+# Halo mass falls steeply, as the mass function does above the stellar-mass cut; concentration
+# and spin are close to lognormal; $\delta_3$ spans more than two decades, from haloes in voids
+# to haloes in clusters.
+#
+# ## The galaxy targets
+
+# %%
+display(plots.describe(catalogue, TARGETS).round(3))
+fig = plots.distributions(catalogue, TARGETS, meta, ncols=2)
+
+# %% [markdown]
+# Stellar mass has a single peak; sSFR and colour are bimodal — a star-forming population and a
+# quiescent one — and the size distribution is narrow. These shapes are what the models must
+# reproduce, not just the means.
+#
+# ## How the properties correlate
+
+# %%
+fig = plots.correlation_matrix(catalogue, meta)
+
+# %% [markdown]
+# ## Galaxies with no star formation
+#
+# A galaxy whose gas has no star-forming cell has SFR exactly zero, and $\log_{10}$ sSFR is then
+# undefined. Following the study, such galaxies get a value drawn (seeded) from
+# $\mathcal{N}(\mu=-13.5, \sigma=0.5)$ and keep a flag, `sfr_zero`, so that every later chapter
+# can tell them apart.
+
+# %%
+print(f"{catalogue['sfr_zero'].sum()} galaxies ({catalogue['sfr_zero'].mean():.1%}) had SFR = 0")
+fig = plots.zero_sfr(catalogue, meta)
+
+# %% [markdown]
+# ## How close the embedded universe is to TNG300
+#
+# When the data come from the embedded universe, the table below compares it with the numbers
+# of the TNG300-1 sample it is calibrated to; the appendix on the embedded universe explains
+# how. The last rows give the Pearson $r$ of the *oracle* — the exact conditional mean of each
+# target given the five halo features — which bounds what any model can reach on these data.
+
+# %%
+if meta["source"] == "mock":
+    from hgtools.sources.mock import calibration_table
+
+    display(calibration_table(catalogue, meta).round(4))
+else:
+    print("Data from a TNG simulation: no calibration table applies.")
