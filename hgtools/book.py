@@ -76,16 +76,26 @@ def stage_sources(root: Path, staging: Path) -> None:
 def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str = "python3") -> float:
     """Convert a py:percent notebook and execute it with papermill; return the seconds taken."""
     import jupytext
+    import nbformat
     import papermill
 
     notebook = jupytext.read(source)
     notebook.metadata.setdefault("kernelspec", {"name": kernel, "display_name": "Python 3",
                                                 "language": "python"})
+    for cell in notebook.cells:  # the defaults are superseded by papermill's injected cell
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     jupytext.write(notebook, target, fmt="ipynb")
     t0 = time.perf_counter()
     papermill.execute_notebook(str(target), str(target), parameters=parameters,
                                kernel_name=kernel, cwd=str(target.parent), progress_bar=False)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    executed = nbformat.read(target, as_version=4)
+    for cell in executed.cells:  # the values this build used stay one click away
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "hide-cell"]
+    nbformat.write(executed, target)
+    return seconds
 
 
 def build(root: Path | str = ".", out: Path | str | None = None, config: BookConfig | None = None,

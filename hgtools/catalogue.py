@@ -167,15 +167,15 @@ def select(
     table: pd.DataFrame,
     log_halo_mass_min: float = LOG_HALO_MASS_MIN,
     log_stellar_mass_min: float = LOG_STELLAR_MASS_MIN,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
     """Apply the study's pre-selection: log10 M_vir >= 10.5 and log10 M* >= 8.75 [Msun/h].
 
     Returns
     -------
     selected : pandas.DataFrame
         The rows that pass both cuts (index reset).
-    counts : dict
-        Number of objects before the cuts and after each one.
+    counts : list of (str, int)
+        Number of objects before the cuts and after each one, in order.
 
     Raises
     ------
@@ -185,11 +185,11 @@ def select(
     validate(table, columns=("M_h", "stellar_mass"))
     halo_ok = table["M_h"].to_numpy() >= log_halo_mass_min
     both = halo_ok & (table["stellar_mass"].to_numpy() >= log_stellar_mass_min)
-    counts = {
-        "input": int(len(table)),
-        f"M_h >= {log_halo_mass_min:g}": int(halo_ok.sum()),
-        f"and stellar_mass >= {log_stellar_mass_min:g}": int(both.sum()),
-    }
+    counts = [
+        ("central galaxies in the source table", int(len(table))),
+        (f"with M_h >= {log_halo_mass_min:g}", int(halo_ok.sum())),
+        (f"and stellar_mass >= {log_stellar_mass_min:g}", int(both.sum())),
+    ]
     if not both.any():
         raise CatalogueError(
             f"empty selection: no object has M_h >= {log_halo_mass_min:g} and "
@@ -291,8 +291,9 @@ def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict) -> tuple[pd
     seed : int
         Seed of the zero-SFR recipe.
     metadata : dict
-        Must name ``source`` and ``box_size`` [Mpc/h]; cut counts, seed and the
-        software versions are added.
+        Must name ``source`` and ``box_size`` [Mpc/h]; may hold ``source_counts``,
+        a list of (step, count) pairs the source made before this table, which
+        lead the cut counts.  The seed, cut counts and software versions are added.
 
     Returns
     -------
@@ -306,7 +307,8 @@ def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict) -> tuple[pd
     selected, counts = select(raw)
     catalogue = apply_zero_sfr_recipe(selected, seed=seed)
     validate(catalogue, box_size=box)
-    meta = {**metadata, "seed": int(seed), "cuts": counts,
+    steps = [tuple(step) for step in metadata.get("source_counts", [])] + counts
+    meta = {**metadata, "seed": int(seed), "cuts": [list(step) for step in steps],
             "zero_sfr_recipe": {"mean": ZERO_SFR_MEAN, "sigma": ZERO_SFR_SIGMA,
                                 "n_zero": int(catalogue["sfr_zero"].sum())},
             "versions": software_versions()}

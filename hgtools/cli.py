@@ -13,7 +13,7 @@ def _catalogue(args: argparse.Namespace) -> int:
 
     catalogue, metadata = make_catalogue(args.source, seed=args.seed, box_size=args.box_size)
     path = write_catalogue(catalogue, args.out, metadata)
-    counts = ", ".join(f"{k}: {v}" for k, v in metadata["cuts"].items())
+    counts = ", ".join(f"{step}: {n}" for step, n in metadata["cuts"])
     print(f"wrote {path} ({len(catalogue)} galaxies; {counts})")
     return 0
 

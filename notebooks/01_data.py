@@ -55,9 +55,7 @@ display(Markdown(plots.source_banner(meta)))
 # The table counts the objects that survive each step.
 
 # %%
-cuts = pd.DataFrame({"objects": meta["cuts"]})
-cuts.index.name = "step"
-display(cuts)
+display(pd.DataFrame(meta["cuts"], columns=["step", "objects"]).set_index("step"))
 print(f"cuts: log10 M_vir >= {LOG_HALO_MASS_MIN} and log10 M* >= {LOG_STELLAR_MASS_MIN} [Msun/h]; "
       f"{len(catalogue)} central galaxies remain")
 

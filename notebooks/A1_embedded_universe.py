@@ -40,12 +40,10 @@ from IPython.display import Markdown, display
 
 from hgtools import plots
 from hgtools.pipeline import ensure_catalogue
+from hgtools.sources import mock
 
 catalogue, meta = ensure_catalogue(catalogue_path, "mock", seed=seed, box_size=box_size)
 display(Markdown(plots.source_banner(meta)))
-
-from hgtools.sources import mock  # noqa: E402
-
 config = mock.config_from_metadata(meta)
 
 # %% [markdown]
@@ -65,7 +63,7 @@ config = mock.config_from_metadata(meta)
 # **Concentration, age and spin.** Two correlated standard-normal latents $u_z$ (age) and $u_c$
 # (concentration), with correlation $\rho_{zc}$, and an independent $u_s$ give
 #
-# $$\log c = \log c_{\rm L16}(M_h) + \delta_c + \sigma_c u_c,\qquad \lambda = \lambda_0\, e^{\sigma_\lambda u_s},$$
+# $$\log c = \log c_{\rm L16}(M_h) + \Delta_c + \sigma_c u_c,\qquad \lambda = \lambda_0\, e^{\sigma_\lambda u_s},$$
 #
 # with $c_{\rm L16}$ the Ludlow et al. (2016) relation. The formation redshift follows the
 # extended Press–Schechter distribution of Lacey & Cole (1993): the scaled time

@@ -146,6 +146,12 @@ class MockConfig:
     halos: HaloModel = field(default_factory=HaloModel)
     law: GalaxyLaw = field(default_factory=GalaxyLaw)
 
+    def __post_init__(self):
+        if not np.isfinite(self.box_size) or self.box_size <= 0:
+            raise ValueError(f"box_size must be a positive length in Mpc/h, got {self.box_size}")
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+
     def to_dict(self) -> dict:
         """Plain-data form, for metadata."""
         return asdict(self)
@@ -495,7 +501,8 @@ def oracle(features: pd.DataFrame, law: GalaxyLaw | None = None, model: HaloMode
                         index=features.index)
 
 
-def generate_universe(config: MockConfig | None = None, verbose: bool = False) -> pd.DataFrame:
+def generate_universe(config: MockConfig | None = None,
+                      verbose: bool = False) -> tuple[pd.DataFrame, int]:
     """Generate the raw mock table: every halo above 10^10.5 Msun/h with its central galaxy.
 
     No galaxy cut and no zero-SFR recipe is applied here (``sSFR`` is ``-inf``
@@ -511,13 +518,15 @@ def generate_universe(config: MockConfig | None = None, verbose: bool = False) -
 
     Returns
     -------
-    pandas.DataFrame
+    table : pandas.DataFrame
         The catalogue columns (``ID``, halo features, galaxy targets, ``sfr_zero``,
         halo and galaxy positions [Mpc/h]).
+    n_drawn : int
+        Number of haloes drawn in the box, down to ``HaloModel.log_mass_min``.
     """
     config = MockConfig() if config is None else config
     rng = np.random.default_rng(config.seed)
-    halos, _ = generate_halos(config, rng, verbose=verbose)
+    halos, tracers = generate_halos(config, rng, verbose=verbose)
     gal = sample_galaxies(halos, config.law, rng, config.halos)
     # central galaxies sit at the potential minimum, a few kpc/h from the halo centre
     offset = 0.01 * virial_radius(halos["M_h"].to_numpy())[:, None] * rng.standard_normal((len(halos), 3))
@@ -526,7 +535,7 @@ def generate_universe(config: MockConfig | None = None, verbose: bool = False) -
     out[["X_h", "Y_h", "Z_h"]] = halos[["X_h", "Y_h", "Z_h"]].to_numpy()
     out[["x_g", "y_g", "z_g"]] = gpos
     out.insert(0, "ID", np.arange(len(out), dtype=np.int64))
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True), int(len(tracers))
 
 
 def config_from_metadata(metadata: dict) -> MockConfig:
@@ -559,11 +568,13 @@ def mock_catalogue(config: MockConfig | None = None, verbose: bool = False) -> t
     """
     config = MockConfig() if config is None else config
     t0 = time.perf_counter()
-    raw = generate_universe(config, verbose=verbose)
+    raw, n_drawn = generate_universe(config, verbose=verbose)
     meta = {"source": "mock", "source_description":
             "hgtools embedded universe: synthetic, calibrated to TNG300-1 summary statistics",
             "box_size": float(config.box_size), "cosmology": cosmology_metadata(),
-            "mock_config": config.to_dict()}
+            "mock_config": config.to_dict(),
+            "source_counts": [(f"haloes drawn, log M_DMO >= {config.halos.log_mass_min:g}",
+                               n_drawn)]}
     catalogue, meta = build_catalogue(raw, seed=config.seed, metadata=meta)
     meta["generation_seconds"] = round(time.perf_counter() - t0, 2)
     return catalogue, meta

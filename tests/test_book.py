@@ -1,0 +1,80 @@
+"""End-to-end: build the quick book and inspect what a reader gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hgtools.book import GENERATED, BookConfig, build, notebook_order
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE = re.compile(r"<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*[\"'](?:https?:)?//", re.I)
+
+
+def test_notebook_order_follows_the_toc():
+    stems = notebook_order(ROOT)
+    assert stems[0] == "01_data" and stems[-1] == "Z_reproducibility"
+    for stem in stems:
+        assert (ROOT / "notebooks" / f"{stem}.py").exists(), stem
+
+
+@pytest.fixture(scope="module")
+def quick_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    config = BookConfig(seed=0, box_size=48.0, quick=True, catalogue_path=str(out / "cat.parquet"))
+    html = build(ROOT, out, config)
+    return out, html
+
+
+@pytest.mark.slow
+def test_every_page_is_built(quick_book):
+    out, html = quick_book
+    assert (html / "index.html").exists()
+    for stem in notebook_order(ROOT):
+        assert (html / GENERATED / f"{stem}.html").exists(), stem
+        executed = json.loads((out / "_build" / "source" / GENERATED / f"{stem}.ipynb").read_text())
+        errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+        assert not errors, (stem, errors)
+    assert not (ROOT / GENERATED).exists() or not any((ROOT / GENERATED).glob("*.ipynb")), \
+        "a build must not write into the source tree"
+
+
+@pytest.mark.slow
+def test_no_remote_assets_and_labelled_figures(quick_book):
+    _, html = quick_book
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="replace")
+        assert not REMOTE.search(text), f"{page} loads a remote script or stylesheet"
+    for stem in ("01_data", "A1_embedded_universe"):
+        text = (html / GENERATED / f"{stem}.html").read_text()
+        assert "not IllustrisTNG300 results" in text.replace("**", "")
+        assert len(re.findall(r"<img[^>]+\.png", text)) >= 3, stem
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+@pytest.mark.slow
+def test_pages_render_in_headless_chromium(quick_book, tmp_path):
+    _, html = quick_book
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    page = html / GENERATED / "A1_embedded_universe.html"
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "The embedded universe" in dom
+    assert "mjx-container" in dom, "MathJax did not typeset the equations"
+    shot = tmp_path / "page.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
