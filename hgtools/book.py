@@ -10,12 +10,16 @@ folder ``<out>/_build/source``, executes every notebook listed in ``_toc.yml``
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 GENERATED = "book/generated"
 #: Box side [Mpc/h] of the quick configuration (CI, tests).
@@ -87,8 +91,9 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     jupytext.write(notebook, target, fmt="ipynb")
     t0 = time.perf_counter()
-    papermill.execute_notebook(str(target), str(target), parameters=parameters,
-                               kernel_name=kernel, cwd=str(target.parent), progress_bar=False)
+    with _inline_figures():
+        papermill.execute_notebook(str(target), str(target), parameters=parameters,
+                                   kernel_name=kernel, cwd=str(target.parent), progress_bar=False)
     seconds = time.perf_counter() - t0
     executed = nbformat.read(target, as_version=4)
     for cell in executed.cells:  # the values this build used stay one click away
@@ -134,13 +139,14 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: BookCon
                   "bench_dir": str(root / "bench" / "results"),
                   "timings_path": str(staging / GENERATED / "timings.json")}
     stems = notebook_order(root) if notebooks is None else notebooks
-    for stem in stems:
-        print(f"executing notebooks/{stem}.py ...", flush=True)
+    progress = tqdm(stems, desc="executing notebooks", unit="notebook")
+    for stem in progress:
+        progress.set_postfix_str(stem)
         _write_timings(staging, timings)
         seconds = execute_notebook(root / "notebooks" / f"{stem}.py",
                                    staging / GENERATED / f"{stem}.ipynb", parameters)
         timings[stem] = round(seconds, 2)
-        print(f"  done in {seconds:.1f} s", flush=True)
+        progress.write(f"notebooks/{stem}.py executed in {seconds:.1f} s")
     _write_timings(staging, timings)
 
     t0 = time.perf_counter()
@@ -153,6 +159,20 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: BookCon
     html = out / "_build" / "html"
     print(f"book: rendered in {time.perf_counter() - t0:.1f} s -> {html / 'index.html'}")
     return html
+
+
+@contextmanager
+def _inline_figures():
+    """Let the kernel inherit the inline matplotlib backend, whatever MPLBACKEND the caller set."""
+    before = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = before
 
 
 def _write_timings(staging: Path, timings: dict) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
 
 from hgtools.catalogue import FEATURES, LOG_STELLAR_MASS_MIN, ZERO_SFR_MEAN, build_catalogue
 from hgtools.cosmology import RHO_CRIT0, cosmology_metadata, tng_cosmology, virial_radius
@@ -365,7 +366,9 @@ def generate_halos(config: MockConfig, rng: np.random.Generator,
     bias = halo_bias(log_m, u_z, hm)
     pos = np.empty((n, 3))
     smoothing = np.maximum(hm.field_smoothing, hm.lagrangian_smoothing * lagrangian_radius(log_mdmo))
-    for lo, hi in _smoothing_groups(smoothing):
+    groups = _smoothing_groups(smoothing)
+    for lo, hi in tqdm(groups, desc="placing haloes (lognormal field)", unit="group",
+                       disable=not verbose, leave=False):
         members = np.flatnonzero((smoothing >= lo) & (smoothing < hi))
         if members.size:
             g = field_from_modes(modes, box, smoothing=float(np.median(smoothing[members])))
