@@ -19,12 +19,13 @@ def _catalogue(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from hgtools.book import BookConfig, build
 
     config = BookConfig.quick_config(args.seed) if args.quick else BookConfig(seed=args.seed)
     if args.box_size is not None:
-        config = BookConfig(seed=args.seed, box_size=args.box_size, quick=args.quick,
-                            catalogue_path=f"data/catalogue-{args.box_size:g}.parquet")
+        config = replace(config, box_size=args.box_size)
     build(args.root, args.out, config)
     return 0
 

@@ -82,7 +82,7 @@ config = mock.config_from_metadata(meta)
 #
 # with $b_{\rm T10}$ from Tinker et al. (2010) and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
 #
-# **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes within
+# **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes drawn (each the central subhalo of its group; satellites are not modelled) within
 # $3\,h^{-1}$Mpc (scipy's `cKDTree` with `boxsize`), over the mean count in such a sphere.
 #
 # **Galaxies.** With $m=\log M_h$ and $d = \log_{10}(\delta_3+0.5)-\log_{10}3.5$:
@@ -119,6 +119,10 @@ display(params)
 # numbers in the first column, and the oracle's Pearson $r$ sits at or just above the $r$ the
 # study's stacked models reached on TNG300 — so the models of this book face a problem of the
 # same difficulty.
+
+# $\delta_3$ is the least stable of these numbers: a count in $3\,h^{-1}$Mpc spheres divided by
+# the box's own mean, it depends on the few largest modes of one box, so its mean and spread move
+# by several per cent from one seed to another — and it is lower in a box smaller than TNG300's.
 
 # %%
 calibration = mock.calibration_table(catalogue, meta)

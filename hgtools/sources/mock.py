@@ -15,7 +15,7 @@ that behaves like it, from the field's standard ingredients (see the book page
    Tinker et al. (2010) large-scale bias and an assembly-bias term (older haloes
    at fixed mass cluster more strongly);
 4. the overdensity delta_3 measured from those positions (periodic counts of
-   haloes and subhaloes within 3 Mpc/h);
+   all haloes drawn, i.e. central subhaloes, within 3 Mpc/h);
 5. galaxy properties from physically motivated laws of the five halo features
    with intrinsic scatter (:class:`GalaxyLaw`), whose conditional expectation
    given the features is known exactly: the *oracle* (:func:`oracle`).
@@ -27,6 +27,7 @@ radius log10 [kpc/h]; colour g - i [mag].
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -77,8 +78,6 @@ class HaloModel:
     (if larger than ``field_smoothing``), so massive haloes follow the smooth field."""
     cell_size: float = 0.8
     """Target mesh spacing of the lognormal field [Mpc/h]."""
-    subhalo_norm: float = 0.0
-    """Mean number of subhaloes per 10^12 Msun/h of host mass (counted in delta_3)."""
     delta3_radius: float = 3.0
     """Radius of the delta_3 sphere [Mpc/h]."""
 
@@ -189,38 +188,49 @@ def baryonic_mass(log_mass_dmo: np.ndarray, model: HaloModel) -> np.ndarray:
     return log_mass_dmo + model.baryon_shift * fade
 
 
+#: log10 M [Msun/h] grid on which colossus quantities are tabulated, then interpolated.
+_LOG_MASS_GRID = np.linspace(7.5, 16.5, 181)
+
+
+def _per_mass(quantity: Callable[[np.ndarray], np.ndarray], log_mass: np.ndarray) -> np.ndarray:
+    """Evaluate ``quantity(M [Msun/h])`` on the tabulation grid and interpolate to ``log_mass``."""
+    tng_cosmology()
+    return np.interp(log_mass, _LOG_MASS_GRID, quantity(10**_LOG_MASS_GRID))
+
+
 def mean_log_concentration(log_mass: np.ndarray) -> np.ndarray:
     """log10 c_200c of the Ludlow et al. (2016) relation at z = 0."""
     from colossus.halo import concentration
 
-    tng_cosmology()
-    grid = np.linspace(8.0, 16.0, 161)
-    c = concentration.concentration(10**grid, "200c", 0.0, model="ludlow16")
-    return np.interp(log_mass, grid, np.log10(c))
+    return _per_mass(lambda m: np.log10(concentration.concentration(m, "200c", 0.0, model="ludlow16")),
+                     log_mass)
 
 
-def _growth_and_variance(log_mass: np.ndarray) -> tuple[np.ndarray, callable]:
-    """sqrt(S(M/2) - S(M)) for the masses, and z(D) to invert the growth factor."""
+def _variance_step(log_mass: np.ndarray) -> np.ndarray:
+    """sqrt(S(M/2) - S(M)), with S = sigma^2 of the linear field at z = 0."""
     from colossus.lss import peaks
 
-    cosmo = tng_cosmology()
-    grid = np.linspace(7.5, 16.5, 181)
-    sigma = cosmo.sigma(peaks.lagrangianR(10**grid), 0.0)
-    s_of = lambda lm: np.interp(lm, grid, sigma) ** 2  # noqa: E731
-    dsig = np.sqrt(s_of(log_mass - np.log10(2.0)) - s_of(log_mass))
+    def variance(m):
+        return tng_cosmology().sigma(peaks.lagrangianR(m), 0.0) ** 2
+
+    return np.sqrt(_per_mass(variance, log_mass - np.log10(2.0)) - _per_mass(variance, log_mass))
+
+
+def _redshift_of_growth(growth: np.ndarray) -> np.ndarray:
+    """Invert the linear growth factor D(z) (D(0) = 1)."""
     zgrid = np.linspace(0.0, 20.0, 4001)
-    dgrid = cosmo.growthFactor(zgrid)
-
-    def z_of_growth(d: np.ndarray) -> np.ndarray:
-        return np.interp(-d, -dgrid, zgrid)
-
-    return dsig, z_of_growth
+    return np.interp(-growth, -tng_cosmology().growthFactor(zgrid), zgrid)
 
 
-_OMEGA = np.linspace(0.0, 12.0, 6001)
-_OMEGA_CDF = np.concatenate([[0.0], np.cumsum(
-    0.5 * np.diff(_OMEGA) * (lambda p: p[1:] + p[:-1])(2 * _OMEGA * special.erfc(_OMEGA / np.sqrt(2))))])
-_OMEGA_CDF /= _OMEGA_CDF[-1]
+def _omega_cdf() -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative distribution of omega for the half-mass density 2 omega erfc(omega / sqrt 2)."""
+    omega = np.linspace(0.0, 12.0, 6001)
+    density = 2.0 * omega * special.erfc(omega / np.sqrt(2.0))
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(omega))])
+    return omega, cdf / cdf[-1]
+
+
+_OMEGA, _OMEGA_CDF = _omega_cdf()
 
 
 def formation_redshift(log_mass: np.ndarray, age_latent: np.ndarray,
@@ -242,17 +252,15 @@ def formation_redshift(log_mass: np.ndarray, age_latent: np.ndarray,
         Factor applied to (1 + z_1/2) (see :attr:`HaloModel.formation_stretch`).
     """
     omega = np.interp(stats.norm.cdf(age_latent), _OMEGA_CDF, _OMEGA)
-    dsig, z_of_growth = _growth_and_variance(np.asarray(log_mass, float))
-    return stretch * (1.0 + z_of_growth(DELTA_C / (DELTA_C + omega * dsig))) - 1.0
+    dsig = _variance_step(np.asarray(log_mass, float))
+    return stretch * (1.0 + _redshift_of_growth(DELTA_C / (DELTA_C + omega * dsig))) - 1.0
 
 
 def age_latent(log_mass: np.ndarray, z_half: np.ndarray, stretch: float = 1.0) -> np.ndarray:
     """Inverse of :func:`formation_redshift`: u_z from (M_h, z_1/2)."""
-
-    cosmo = tng_cosmology()
-    dsig, _ = _growth_and_variance(np.asarray(log_mass, float))
+    dsig = _variance_step(np.asarray(log_mass, float))
     z_eps = np.maximum((1.0 + np.asarray(z_half, float)) / stretch - 1.0, 0.0)
-    omega = (DELTA_C / cosmo.growthFactor(z_eps) - DELTA_C) / dsig
+    omega = (DELTA_C / tng_cosmology().growthFactor(z_eps) - DELTA_C) / dsig
     p = np.interp(omega, _OMEGA, _OMEGA_CDF)
     return stats.norm.ppf(np.clip(p, 1e-12, 1 - 1e-12))
 
@@ -278,9 +286,7 @@ def halo_bias(log_mass: np.ndarray, u_age: np.ndarray, model: HaloModel) -> np.n
     """Large-scale bias: Tinker et al. (2010) b(M) times (1 + A(M) u_z)."""
     from colossus.lss import bias
 
-    tng_cosmology()
-    grid = np.linspace(8.0, 16.0, 161)
-    b = np.interp(log_mass, grid, bias.haloBias(10**grid, 0.0, "200c", model="tinker10"))
+    b = _per_mass(lambda m: bias.haloBias(m, 0.0, "200c", model="tinker10"), log_mass)
     amp = model.assembly_bias * 0.5 * (1 - np.tanh((log_mass - model.assembly_bias_pivot) / 0.5))
     return np.clip(b * (1.0 + amp * u_age), 0.2, None)
 
@@ -312,28 +318,6 @@ def delta3(centres: np.ndarray, tracers: np.ndarray, box_size: float,
     return np.maximum(counts, 0) / expected
 
 
-def _subhalo_positions(host_pos, host_logm, model, rng):
-    """Subhaloes around hosts: Poisson numbers, NFW radii within R_200c."""
-    n_sub = rng.poisson(model.subhalo_norm * 10 ** (host_logm - 12.0))
-    if n_sub.sum() == 0:
-        return np.empty((0, 3))
-    idx = np.repeat(np.arange(len(host_logm)), n_sub)
-    c = 10 ** mean_log_concentration(host_logm[idx])
-    # NFW enclosed-mass quantile inverted on a grid of x = r / R_200c
-    x = np.linspace(1e-3, 1.0, 400)
-    mu = lambda t: np.log1p(t) - t / (1 + t)  # noqa: E731
-    u = rng.random(idx.size)
-    r = np.empty(idx.size)
-    for cc in np.unique(np.round(c, 1)):
-        sel = np.round(c, 1) == cc
-        prof = mu(cc * x) / mu(cc)
-        r[sel] = np.interp(u[sel], prof, x)
-    r *= virial_radius(host_logm[idx])
-    v = rng.standard_normal((idx.size, 3))
-    v /= np.linalg.norm(v, axis=1)[:, None]
-    return host_pos[idx] + r[:, None] * v
-
-
 def generate_halos(config: MockConfig, rng: np.random.Generator,
                    verbose: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
     """All haloes of the box with their features, and the delta_3 tracers.
@@ -344,7 +328,10 @@ def generate_halos(config: MockConfig, rng: np.random.Generator,
         Haloes above M_h = 10^10.5 Msun/h: ``M_h, C_h, S_h, z_h, Delta3_h,
         X_h, Y_h, Z_h`` plus the latents ``u_z, u_c, u_s``.
     tracers : numpy.ndarray
-        Positions [Mpc/h] of every halo and subhalo counted in delta_3.
+        Positions [Mpc/h] of every halo drawn (down to ``log_mass_min``): the
+        objects counted in delta_3.  Each halo stands for its central subhalo;
+        satellite subhaloes are not modelled (they make the delta_3 tail far
+        heavier than TNG300's).
     """
     hm = config.halos
     box = float(config.box_size)
@@ -374,22 +361,20 @@ def generate_halos(config: MockConfig, rng: np.random.Generator,
             g = field_from_modes(modes, box, smoothing=float(np.median(smoothing[members])))
             pos[members] = sample_biased_positions(g, box, bias[members], rng)
     del modes
-    subs = _subhalo_positions(pos, log_m, hm, rng)
-    tracers = np.concatenate([pos, np.mod(subs, box)])
     t2 = time.perf_counter()
 
     keep = log_m >= 10.5
-    d3 = delta3(pos[keep], tracers, box, radius=hm.delta3_radius)
+    d3 = delta3(pos[keep], pos, box, radius=hm.delta3_radius)
     t3 = time.perf_counter()
     if verbose:
-        print(f"haloes: {n} drawn ({t1 - t0:.1f} s); positions on {n_mesh}^3 mesh, "
-              f"{len(subs)} subhaloes ({t2 - t1:.1f} s); delta_3 for {keep.sum()} ({t3 - t2:.1f} s)")
+        print(f"haloes: {n} drawn ({t1 - t0:.1f} s); positions on a {n_mesh}^3 mesh ({t2 - t1:.1f} s); "
+              f"delta_3 for {keep.sum()} ({t3 - t2:.1f} s)")
     halos = pd.DataFrame({
         "M_h": log_m[keep], "C_h": log_c[keep], "S_h": spin[keep], "z_h": z_half[keep],
         "Delta3_h": d3, "X_h": pos[keep, 0], "Y_h": pos[keep, 1], "Z_h": pos[keep, 2],
         "u_z": u_z[keep], "u_c": u_c[keep], "u_s": u_s[keep],
     })
-    return halos, tracers
+    return halos, pos
 
 
 # ---------------------------------------------------------------------------
@@ -591,12 +576,11 @@ def model_bias_ratio(log_mass_a: np.ndarray, log_mass_b: np.ndarray) -> dict[str
     """
     from colossus.lss import bias
 
-    tng_cosmology()
-    grid = np.linspace(8.0, 16.0, 161)
     out = {}
     for model in ("tinker10", "sheth01", "cole89"):
-        b = bias.haloBias(10**grid, 0.0, "200c", model=model)
-        out[model] = float(np.interp(log_mass_a, grid, b).mean() / np.interp(log_mass_b, grid, b).mean())
+        def b(log_mass, model=model):
+            return _per_mass(lambda m: bias.haloBias(m, 0.0, "200c", model=model), log_mass)
+        out[model] = float(b(log_mass_a).mean() / b(log_mass_b).mean())
     return out
 
 
