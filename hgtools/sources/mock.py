@@ -33,11 +33,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import special, stats
-from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from hgtools.catalogue import FEATURES, LOG_STELLAR_MASS_MIN, ZERO_SFR_MEAN, build_catalogue
 from hgtools.cosmology import RHO_CRIT0, cosmology_metadata, tng_cosmology, virial_radius
+from hgtools.overdensity import delta3
 from hgtools.sources.lognormal import field_from_modes, gaussian_modes, sample_biased_positions
 
 #: delta_c, the linear collapse threshold used for formation times.
@@ -289,33 +289,6 @@ def halo_bias(log_mass: np.ndarray, u_age: np.ndarray, model: HaloModel) -> np.n
     b = _per_mass(lambda m: bias.haloBias(m, 0.0, "200c", model="tinker10"), log_mass)
     amp = model.assembly_bias * 0.5 * (1 - np.tanh((log_mass - model.assembly_bias_pivot) / 0.5))
     return np.clip(b * (1.0 + amp * u_age), 0.2, None)
-
-
-def delta3(centres: np.ndarray, tracers: np.ndarray, box_size: float,
-           radius: float = 3.0, exclude_self: bool = True) -> np.ndarray:
-    """Number of tracers within ``radius`` of each centre over the mean number.
-
-    Periodic counts with :class:`scipy.spatial.cKDTree` (``boxsize``).
-
-    Parameters
-    ----------
-    centres : numpy.ndarray
-        (N, 3) positions [Mpc/h] where delta_3 is measured.
-    tracers : numpy.ndarray
-        (M, 3) positions [Mpc/h] of all subhaloes counted.
-    box_size : float
-        Periodic box side [Mpc/h].
-    radius : float
-        Sphere radius [Mpc/h].
-    exclude_self : bool
-        Subtract one count (the centre is itself one of the tracers).
-    """
-    tree = cKDTree(np.mod(tracers, box_size), boxsize=box_size)
-    counts = tree.query_ball_point(np.mod(centres, box_size), r=radius,
-                                   return_length=True, workers=-1)
-    counts = counts - (1 if exclude_self else 0)
-    expected = len(tracers) / box_size**3 * 4.0 / 3.0 * np.pi * radius**3
-    return np.maximum(counts, 0) / expected
 
 
 def generate_halos(config: MockConfig, rng: np.random.Generator,
