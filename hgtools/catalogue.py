@@ -278,7 +278,8 @@ def fit_feature_scaler(train: pd.DataFrame, features: tuple[str, ...] = FEATURES
 # building and storing
 # ---------------------------------------------------------------------------
 
-def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict) -> tuple[pd.DataFrame, dict]:
+def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict,
+                    preselected: bool = False) -> tuple[pd.DataFrame, dict]:
     """From a source's raw table to the study's catalogue.
 
     Validates the raw table (zero SFRs allowed as ``-inf``), applies the cuts and
@@ -290,6 +291,9 @@ def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict) -> tuple[pd
         All schema columns; ``sSFR`` may be ``-inf`` where ``sfr_zero``.
     seed : int
         Seed of the zero-SFR recipe.
+    preselected : bool
+        The source applied the cuts itself (and counted them in
+        ``source_counts``); they are checked, not applied again.
     metadata : dict
         Must name ``source`` and ``box_size`` [Mpc/h]; may hold ``source_counts``,
         a list of (step, count) pairs the source made before this table, which
@@ -305,6 +309,10 @@ def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict) -> tuple[pd
     box = float(metadata["box_size"])
     validate(raw, box_size=box, allow_zero_sfr=True)
     selected, counts = select(raw)
+    if preselected:
+        if len(selected) != len(raw):
+            raise CatalogueError(f"{len(raw) - len(selected)} row(s) of a preselected table fail the cuts")
+        counts = []
     catalogue = apply_zero_sfr_recipe(selected, seed=seed)
     validate(catalogue, box_size=box)
     steps = [tuple(step) for step in metadata.get("source_counts", [])] + counts

@@ -11,7 +11,23 @@ def _catalogue(args: argparse.Namespace) -> int:
     from hgtools.catalogue import write_catalogue
     from hgtools.pipeline import make_catalogue
 
-    catalogue, metadata = make_catalogue(args.source, seed=args.seed, box_size=args.box_size)
+    options = {}
+    if args.source == "tng":
+        if args.base_path is None:
+            raise ValueError("--source tng needs --base-path (the run's output folder)")
+        if args.download:
+            from hgtools.sources.tng_api import fetch_group_catalogue
+
+            simulation = args.simulation or args.base_path.resolve().parent.name
+            fetched = fetch_group_catalogue(args.base_path, simulation, args.snapshot,
+                                            api_key=args.api_key, api_url=args.api_url)
+            print(f"downloaded {len(fetched)} group-catalogue chunk(s) of {simulation}")
+        from hgtools.sources.tng import read_redshift_table
+
+        options = {"base_path": args.base_path, "snapshot": args.snapshot, "offsets_path": args.offsets,
+                   "concentration": args.concentration,
+                   "redshift_table": read_redshift_table(args.redshifts) if args.redshifts else None}
+    catalogue, metadata = make_catalogue(args.source, seed=args.seed, box_size=args.box_size, **options)
     path = write_catalogue(catalogue, args.out, metadata)
     counts = ", ".join(f"{step}: {n}" for step, n in metadata["cuts"])
     print(f"wrote {path} ({len(catalogue)} galaxies; {counts})")
@@ -41,12 +57,27 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("catalogue", help="build the study's catalogue of central galaxies",
                        description="Build the catalogue (cuts and zero-SFR recipe applied) and "
                                    "write it to parquet with its metadata.")
-    c.add_argument("--source", choices=["mock"], default="mock",
-                   help="mock: the embedded, synthetic TNG300-calibrated universe (default)")
+    c.add_argument("--source", choices=["mock", "tng"], default="mock",
+                   help="mock: the embedded, synthetic TNG300-calibrated universe (default); "
+                        "tng: IllustrisTNG files on disk (--base-path)")
     c.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
     c.add_argument("--box-size", type=float, default=205.0,
                    help="side of the mock box in Mpc/h (default 205, as TNG300)")
     c.add_argument("--out", type=Path, required=True, help="output parquet file")
+    t = c.add_argument_group("TNG source")
+    t.add_argument("--base-path", type=Path, help="the run's output folder (holds groups_099/, trees/)")
+    t.add_argument("--snapshot", type=int, default=99, help="snapshot number (default 99, z = 0)")
+    t.add_argument("--offsets", type=Path, default=None,
+                   help="offsets file (default BASE/../postprocessing/offsets/offsets_NNN.hdf5)")
+    t.add_argument("--redshifts", type=Path, default=None,
+                   help="CSV 'snapshot,redshift' for snapshots whose group catalogue is absent")
+    t.add_argument("--concentration", choices=["vmax", "nfw"], default="vmax",
+                   help="c_vir from V_max/V_vir (default) or NFW fits to dark-matter particles")
+    t.add_argument("--download", action="store_true",
+                   help="first fetch missing group-catalogue chunks from the TNG web API")
+    t.add_argument("--simulation", default=None, help="API name of the run (default: BASE's parent folder)")
+    t.add_argument("--api-key", default=None, help="TNG API key (default: $TNG_API_KEY)")
+    t.add_argument("--api-url", default="https://www.tng-project.org/api", help=argparse.SUPPRESS)
     c.set_defaults(func=_catalogue)
 
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML book",
@@ -67,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError) as err:
         print(f"hgtools {args.command}: error: {err}", file=sys.stderr)
         return 1
 

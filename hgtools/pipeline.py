@@ -16,20 +16,34 @@ from hgtools.catalogue import read_catalogue, read_metadata, write_catalogue
 
 
 def make_catalogue(source: str = "mock", *, seed: int = 0, box_size: float = 205.0,
-                   verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+                   verbose: bool = True, **tng_options) -> tuple[pd.DataFrame, dict]:
     """Build the study's catalogue from a source.
 
     Parameters
     ----------
-    source : {"mock"}
-        ``"mock"``: the embedded TNG-calibrated universe.
+    source : {"mock", "tng"}
+        ``"mock"``: the embedded TNG-calibrated universe; ``"tng"``: TNG files on disk.
     seed : int
         Seed of every random step.
     box_size : float
-        Side of the mock box [Mpc/h] (205 = TNG300).
+        Side of the mock box [Mpc/h] (205 = TNG300); ignored for TNG.
     verbose : bool
         Report each stage and its duration.
+    **tng_options
+        For ``"tng"``: ``base_path`` and the options of
+        :func:`hgtools.sources.tng.tng_catalogue`.
     """
+    if source == "tng":
+        from hgtools.sources.tng import tng_catalogue
+
+        if "base_path" not in tng_options:
+            raise ValueError("source 'tng' needs base_path (the run's output folder)")
+        t0 = time.perf_counter()
+        cat, meta = tng_catalogue(seed=seed, verbose=verbose, **tng_options)
+        if verbose:
+            print(f"catalogue: {len(cat)} central galaxies from {meta['simulation']} snapshot "
+                  f"{meta['snapshot']} in {time.perf_counter() - t0:.1f} s")
+        return cat, meta
     if source == "mock":
         from hgtools.sources.mock import MockConfig, mock_catalogue
 
@@ -39,7 +53,7 @@ def make_catalogue(source: str = "mock", *, seed: int = 0, box_size: float = 205
             print(f"catalogue: {len(cat)} central galaxies from the embedded universe "
                   f"({box_size:g} Mpc/h, seed {seed}) in {time.perf_counter() - t0:.1f} s")
         return cat, meta
-    raise ValueError(f"unknown source {source!r}; available: 'mock'")
+    raise ValueError(f"unknown source {source!r}; available: 'mock', 'tng'")
 
 
 def ensure_catalogue(path: str | os.PathLike, source: str = "mock", *, seed: int = 0,

@@ -1,0 +1,101 @@
+"""Download the group-catalogue fields hgtools needs from the IllustrisTNG web API.
+
+Only chunks that are missing locally, or that lack a needed field, are fetched;
+each is written to a temporary file and renamed into the standard layout
+(``BASE/groups_NNN/fof_subhalo_tab_NNN.K.hdf5``) once it is complete.  The API
+key comes from the caller or the ``TNG_API_KEY`` environment variable and is
+sent in the ``api-key`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import h5py
+
+from hgtools.sources.tng import GROUP_FIELDS, SUBHALO_FIELDS, TNGError, group_file
+
+DEFAULT_API_URL = "https://www.tng-project.org/api"
+
+
+def _has_fields(path: Path, group_fields, subhalo_fields) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            if "Header" not in f:
+                return False
+            need = [("Group", group_fields, "Ngroups_ThisFile"), ("Subhalo", subhalo_fields, "Nsubgroups_ThisFile")]
+            for group, fields, count in need:
+                if f["Header"].attrs.get(count, 0) and not all(
+                        group in f and field in f[group] for field in fields):
+                    return False
+        return True
+    except OSError:
+        return False
+
+
+def _get(url: str, api_key: str, timeout: float) -> bytes:
+    request = urllib.request.Request(url, headers={"api-key": api_key})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as err:
+        why = "the API key was refused" if err.code in (401, 403) else "the request failed"
+        raise TNGError(f"TNG API: {why} (HTTP {err.code}) for {url}") from None
+    except urllib.error.URLError as err:
+        raise TNGError(f"TNG API unreachable at {url}: {err.reason}") from None
+
+
+def fetch_group_catalogue(base_path: str | Path, simulation: str, snapshot: int = 99, *,
+                          api_key: str | None = None, api_url: str = DEFAULT_API_URL,
+                          group_fields=GROUP_FIELDS, subhalo_fields=SUBHALO_FIELDS,
+                          timeout: float = 120.0) -> list[Path]:
+    """Fetch the missing group-catalogue chunks of one snapshot, with only the needed fields.
+
+    Parameters
+    ----------
+    base_path : path
+        The run's ``output`` folder; chunks go to ``groups_NNN/`` in it.
+    simulation : str
+        The API's name of the run, e.g. ``"TNG300-1"``.
+    api_key : str, optional
+        Defaults to the ``TNG_API_KEY`` environment variable.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The chunk files written (empty if nothing was missing).
+    """
+    key = api_key or os.environ.get("TNG_API_KEY")
+    if not key:
+        raise TNGError("a TNG API key is needed to download: pass --api-key or set TNG_API_KEY")
+    listing_url = f"{api_url.rstrip('/')}/{simulation}/files/groupcat-{snapshot}/"
+    body = _get(listing_url, key, timeout)
+    try:
+        files = json.loads(body)["files"]
+    except (KeyError, ValueError, TypeError):
+        raise TNGError(f"TNG API: {listing_url} did not return a file listing") from None
+    query = urllib.parse.urlencode({"Group": ",".join(group_fields), "Subhalo": ",".join(subhalo_fields)})
+    written = []
+    for chunk, url in enumerate(files):
+        target = group_file(Path(base_path), snapshot, chunk)
+        if target.exists() and _has_fields(target, group_fields, subhalo_fields):
+            continue
+        data = _get(f"{url}?{query}", key, timeout)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            if not _has_fields(Path(tmp), group_fields, subhalo_fields):
+                raise TNGError(f"TNG API: {url} did not return an HDF5 chunk with the needed fields")
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        written.append(target)
+    return written
