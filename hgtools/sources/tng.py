@@ -370,6 +370,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     if concentration not in ("vmax", "nfw"):
         raise ValueError(f"concentration must be 'vmax' or 'nfw', got {concentration!r}")
     timings = {}
+    progress = tqdm(total=4, desc="TNG catalogue", unit="stage", disable=not verbose, leave=False)
     t0 = time.perf_counter()
     layout = locate(base_path, snapshot, offsets_path)
     header = check_group_catalogue(layout)
@@ -379,6 +380,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     box = float(header["BoxSize"]) / 1000.0  # Mpc/h
     a = float(header["Time"])
     timings["read group catalogue"] = time.perf_counter() - t0
+    progress.update()
 
     t0 = time.perf_counter()
     steps = [("FoF groups", len(groups["GroupFirstSub"]))]
@@ -402,6 +404,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     if gid.size == 0:
         raise CatalogueError(f"empty selection: no central galaxy of {base} passes the cuts")
     timings["select centrals"] = time.perf_counter() - t0
+    progress.update()
 
     t0 = time.perf_counter()
     starts, lengths, snaps, masses = main_branches(layout, sid)
@@ -413,6 +416,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     in_tree = lengths > 0
     steps.append(("with a SubLink main branch", int(in_tree.sum())))
     timings["SubLink main branches"] = time.perf_counter() - t0
+    progress.update()
     gid, sid, m200, log_m, log_ms = gid[in_tree], sid[in_tree], m200[in_tree], log_m[in_tree], log_ms[in_tree]
     z_half, censored = z_half[in_tree], censored[in_tree]
 
@@ -442,6 +446,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     # the central subhalo is one of the tracers within 3 Mpc/h of its group: it is not counted
     d3 = delta3(gpos, np.mod(subs["SubhaloPos"].astype(float) / 1000.0, box), box)
     timings["halo and galaxy properties"] = time.perf_counter() - t0
+    progress.update()
 
     raw = pd.DataFrame({
         "ID": sid.astype(np.int64), "M_h": log_m, "C_h": np.log10(c), "S_h": spin, "z_h": z_half,
@@ -456,6 +461,7 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
             "concentration_method": concentration, "z_half_max_redshift": Z_MAX,
             "n_z_half_censored": int(censored.sum()), "n_concentration_clipped": n_clipped,
             "source_counts": steps}
+    progress.close()
     catalogue, meta = build_catalogue(raw, seed=seed, metadata=meta, preselected=True)
     meta["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     if verbose:
