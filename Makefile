@@ -44,6 +44,7 @@ test: install browser
 bench: install
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/tng.py
+	$(BIN)/python bench/ks2d.py
 	$(BIN)/python bench/book.py
 
 clean:

@@ -37,7 +37,7 @@ class BookConfig:
     source: str = "mock"
 
     @classmethod
-    def quick_config(cls, seed: int = 0) -> "BookConfig":
+    def quick_config(cls, seed: int = 0) -> BookConfig:
         """The small, fast configuration used by CI."""
         return cls(seed=seed, box_size=QUICK_BOX_SIZE, quick=True,
                    catalogue_path="data/catalogue-quick.parquet")

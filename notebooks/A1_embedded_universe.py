@@ -34,7 +34,6 @@ bench_dir = "../bench/results"
 timings_path = ""
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 

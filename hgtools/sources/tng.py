@@ -94,7 +94,8 @@ def locate(base_path: str | Path, snapshot: int = 99, offsets_path: str | Path |
     missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise TNGError(f"missing group-catalogue chunk(s) (Header NumFiles = {n_files}): {', '.join(missing)}")
-    offsets = Path(offsets_path) if offsets_path else base.parent / "postprocessing" / "offsets" / f"offsets_{snapshot:03d}.hdf5"
+    offsets = (Path(offsets_path) if offsets_path
+               else base.parent / "postprocessing" / "offsets" / f"offsets_{snapshot:03d}.hdf5")
     if not offsets.exists():
         raise TNGError(f"offsets file not found: {offsets} (pass its path with --offsets)")
     tree_dir = base / "trees" / "SubLink"
