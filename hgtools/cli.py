@@ -46,6 +46,24 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hgtools.catalogue import write_catalogue
+    from hgtools.models import predict_with_set
+
+    if not args.halos.exists():
+        raise FileNotFoundError(f"halo table not found: {args.halos}")
+    halos = pd.read_csv(args.halos) if args.halos.suffix == ".csv" else pd.read_parquet(args.halos)
+    if args.out.suffix != ".parquet":
+        raise ValueError(f"--out must be a .parquet file, got {args.out}")
+    predictions = predict_with_set(args.models, halos)
+    write_catalogue(predictions, args.out, {"source": "predictions", "models": str(args.models.resolve()),
+                                            "halos": str(args.halos.resolve())})
+    print(f"wrote {args.out} ({len(predictions)} rows, columns: {', '.join(predictions.columns)})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (also documents the commands in ``hgtools --help``)."""
     p = argparse.ArgumentParser(
@@ -79,6 +97,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--api-key", default=None, help="TNG API key (default: $TNG_API_KEY)")
     t.add_argument("--api-url", default="https://www.tng-project.org/api", help=argparse.SUPPRESS)
     c.set_defaults(func=_catalogue)
+
+    p_ = sub.add_parser("predict", help="apply a saved set of models to a table of haloes",
+                        description="Predict galaxy properties for every row of a table (parquet or "
+                                    "CSV) holding the five halo features M_h, C_h, S_h, z_h, Delta3_h.")
+    p_.add_argument("--models", type=Path, required=True,
+                    help="folder with one saved stack per target (written by hgtools.models.save_model)")
+    p_.add_argument("--halos", type=Path, required=True, help="input table (.parquet or .csv)")
+    p_.add_argument("--out", type=Path, required=True, help="output .parquet file")
+    p_.set_defaults(func=_predict)
 
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML book",
                        description="Execute every notebook of _toc.yml in order, then build "
