@@ -231,7 +231,8 @@ def oversample_bin(X: np.ndarray, y: np.ndarray, perc: float, k: int, pert: floa
 
     Every row makes ``int(perc - 1)`` synthetic rows and ``int(n (perc - 1 -
     int(perc - 1)))`` rows drawn without replacement make one more.  Each
-    picks one of its ``k`` nearest neighbours at random: SMOTER interpolation
+    picks one of its ``k`` nearest neighbours at random (``min(k, n - 1)`` in a
+    small bin; smogn 0.1.2 fails there, and so does the compat mode): SMOTER interpolation
     if the neighbour is closer than the safe distance, else Gaussian noise of
     ``min(pert, safe distance)`` times each column's standard deviation.
 
@@ -240,12 +241,17 @@ def oversample_bin(X: np.ndarray, y: np.ndarray, perc: float, k: int, pert: floa
     Synthetic
     """
     n = len(y)
-    if k >= n:
+    if compat and k >= n:
         raise ValueError(f"k = {k} neighbours need more than {k} rows in every rare bin (this one has {n})")
+    k = min(k, n - 1)  # the published algorithm uses the neighbours a small bin has
     Z = np.column_stack([X, y])
     space = Z if compat else X
-    _, nn = cKDTree(space).query(space, k=k + 1)
-    nn = nn[:, 1:]
+    if k == 0:  # a lone row: its safe distance is 0, so its synthetic rows are copies of it
+        nn = np.zeros((n, 1), dtype=np.int64)
+        k = 1
+    else:
+        _, nn = cKDTree(space).query(space, k=k + 1)
+        nn = nn[:, 1:].reshape(n, k)
     safe_d = half_median_distances(space)
     per_row = int(perc - 1)
     extra = int(n * (perc - 1 - per_row))
@@ -268,7 +274,8 @@ def oversample_bin(X: np.ndarray, y: np.ndarray, perc: float, k: int, pert: floa
             Z_smoter[:, t] = np.where(ai == aj, zi[:, t] + zj[:, t] / 2.0, (aj * zi[:, t] + ai * zj[:, t]) / (ai + aj))
     ddof = 0 if compat else 1
     scale = np.minimum(pert, safe_d[source])[:, None]
-    Z_noise = zi + rng.standard_normal(zi.shape) * Z.std(axis=0, ddof=ddof) * scale
+    spread = Z.std(axis=0, ddof=ddof) if n > ddof else np.zeros(Z.shape[1])  # a lone row has none
+    Z_noise = zi + rng.standard_normal(zi.shape) * spread * scale
     Z_new = np.where(smoter_rows[:, None], Z_smoter, Z_noise)
     if compat:  # smogn clips every column that has a positive value in the bin
         positive = (Z > 0).any(axis=0)

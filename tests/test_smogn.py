@@ -216,4 +216,14 @@ def test_seed_reproduces_and_errors_are_clear(universe):
     with pytest.raises(IndexError, match="labels as positions"):
         hs.smoter(df.set_index(df.index + 10_000), "radius", compat="smogn-0.1.2", **SETTINGS["radius"])
     with pytest.raises(ValueError, match="k = 50 neighbours"):
-        hs.smoter(df.iloc[:80], "radius", k=50, **ours(SETTINGS["radius"]))
+        hs.smoter(df.iloc[:80], "radius", k=50, compat="smogn-0.1.2", **ours(SETTINGS["radius"]))
+
+
+def test_small_rare_bins_use_the_neighbours_they_have():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    y = np.array([1.0, 2.0, 3.0])
+    syn = hs.oversample_bin(X, y, perc=3.0, k=7, pert=0.04, rng=np.random.default_rng(0))
+    assert len(syn.y) == 6 and set(syn.neighbour) <= {0, 1, 2}
+    lone = hs.oversample_bin(X[:1], y[:1], perc=4.0, k=7, pert=0.04, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(lone.X, np.repeat(X[:1], 3, axis=0))
+    np.testing.assert_array_equal(lone.y, [1.0, 1.0, 1.0])

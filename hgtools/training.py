@@ -1,0 +1,188 @@
+"""Train the study's models on both paths, once, and cache them.
+
+For each target: the four models are fitted on the training split ("raw"
+path) or on its SMOGN augmentation ("smogn" path), their hyper-parameters
+chosen on the validation split from small grids (:data:`GRIDS`), and a linear
+stack is fitted on their validation predictions.  Validation and test splits
+are never augmented.  Everything is written under a cache folder keyed by the
+catalogue and the settings, so a later chapter reuses it instead of training
+again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hgtools import models
+from hgtools.catalogue import FEATURES, TARGETS, split
+from hgtools.smogn import STUDY_SETTINGS, plan, smoter
+
+PATHS = ("raw", "smogn")
+#: Hidden layers of the study's networks, per target.
+NN_ARCHITECTURES = {"stellar_mass": (32, 32), "sSFR": (64, 32), "radius": (128, 64), "color": (32, 32)}
+#: Hyper-parameter grids searched on the validation split (LightGBM: the study's model).
+GRIDS = {
+    "ERT": [{"n_estimators": 200, "min_samples_leaf": m} for m in (2, 8, 32)],
+    "kNN": [{"n_neighbors": k} for k in (10, 30, 100)],
+    "LGBM": [{"num_leaves": 31, "max_depth": 6, "learning_rate": 0.1}],
+    "NN": [{"epochs": 300, "patience": 15}],
+}
+#: Smaller grids for quick runs (CI).
+QUICK_GRIDS = {
+    "ERT": [{"n_estimators": 40, "min_samples_leaf": m} for m in (2, 16)],
+    "kNN": [{"n_neighbors": k} for k in (10, 30)],
+    "LGBM": [{"num_leaves": 31, "max_depth": 6, "learning_rate": 0.1}],
+    "NN": [{"epochs": 40, "patience": 5}],
+}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of a training run (plain data; part of the cache key)."""
+
+    seed: int = 0
+    quick: bool = False
+    smogn_compat: str | None = None
+    targets: tuple[str, ...] = TARGETS
+    grids: dict = field(default_factory=dict)
+
+    def grid(self, name: str) -> list[dict]:
+        return self.grids.get(name) or (QUICK_GRIDS if self.quick else GRIDS)[name]
+
+
+def smogn_settings(target: str, y_train: np.ndarray) -> tuple[dict | None, str]:
+    """The study's SMOGN settings for a target, and a note saying what was used.
+
+    The study's manual control points were chosen on TNG300's distributions; if
+    on these data they leave no bin to over- or under-sample (every galaxy
+    equally relevant), automatic (box-plot) relevance is tried; if that finds
+    no rare value either, the training set is left as it is (``None``).
+    """
+    study = dict(STUDY_SETTINGS[target])
+    auto = {"k": study["k"], "pert": study["pert"], "samp_method": study["samp_method"], "rel_method": "auto"}
+    failures = []
+    for settings, label in ((study, "the study's settings"), (auto, "automatic (box-plot) relevance")):
+        try:
+            plan(y_train, **{k: v for k, v in settings.items() if k not in ("k", "pert", "samp_method")})
+        except ValueError as err:
+            failures.append(f"{label}: {err}")
+            continue
+        return settings, label + (f" (the study's control points fail on these data: {failures[0]})"
+                                  if failures else "")
+    return None, "no augmentation: " + "; ".join(failures)
+
+
+def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: str) -> tuple:
+    """Fit every grid point, keep the one with the lowest validation MSE.
+
+    Returns the best fitted model and one row per grid point (params, MSE, seconds).
+    """
+    best, best_mse, rows = None, np.inf, []
+    for params in grid:
+        if name == "NN":
+            params = {"hidden": NN_ARCHITECTURES[target], **params}
+        t0 = time.perf_counter()
+        model = models.fit_model(models.make_model(name, seed, **params), X, y, X_val, y_val)
+        mse = float(np.mean((model.predict(X_val) - y_val) ** 2))
+        rows.append({"model": name, "params": json.dumps(params), "validation MSE": mse,
+                     "seconds": round(time.perf_counter() - t0, 2)})
+        if mse < best_mse:
+            best, best_mse = model, mse
+    return best, rows
+
+
+def cache_key(metadata: dict, config: TrainingConfig) -> str:
+    """A short hash of the catalogue's identity and the training settings."""
+    identity = {k: metadata.get(k) for k in ("source", "seed", "box_size", "cuts", "mock_config",
+                                             "base_path", "snapshot", "zero_sfr_recipe")}
+    blob = json.dumps({"catalogue": identity, "config": asdict(config), "grids": GRIDS, "quick": QUICK_GRIDS,
+                       "nn": NN_ARCHITECTURES}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced (all of it read back from the cache folder)."""
+
+    folder: Path
+    predictions: pd.DataFrame  # the test split: ID, features, true targets, positions, predictions
+    search: pd.DataFrame  # every grid point tried
+    coefficients: pd.DataFrame  # stack coefficients per target and path
+    augmented: pd.DataFrame  # SMOGN-augmented training targets (long format: target, value)
+    notes: dict  # SMOGN settings used per target
+    seconds: float
+
+
+def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None = None,
+          cache_dir: str | Path = "data/models") -> TrainingResult:
+    """Train (or load from the cache) every model of both paths for every target."""
+    config = TrainingConfig() if config is None else config
+    folder = Path(cache_dir) / cache_key(metadata, config)
+    if (folder / "done.json").exists():
+        return load(folder)
+    t_start = time.perf_counter()
+    parts = split(catalogue, config.seed)
+    train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
+    X_val, X_test = val_rows[list(FEATURES)].to_numpy(), test_rows[list(FEATURES)].to_numpy()
+    predictions = test_rows[["ID", *FEATURES, *config.targets, "sfr_zero", "X_h", "Y_h", "Z_h",
+                             "x_g", "y_g", "z_g"]].reset_index(drop=True)
+    searched, coefficients, augmented, notes = [], [], [], {}
+    tmp = folder.with_name(folder.name + ".partial")
+    if tmp.exists():  # a run that was interrupted
+        shutil.rmtree(tmp)
+    steps = [(path, target) for path in PATHS for target in config.targets]
+    for path, target in tqdm(steps, desc="training", unit="target"):
+        data = train_rows[[*FEATURES, target]].reset_index(drop=True)
+        if path == "smogn":
+            settings, notes[target] = smogn_settings(target, data[target].to_numpy())
+            if settings is not None:
+                data = smoter(data, target, seed=config.seed, compat=config.smogn_compat, **settings)
+            augmented.append(pd.DataFrame({"target": target, "value": data[target].to_numpy()}))
+        X, y = data[list(FEATURES)].to_numpy(), data[target].to_numpy()
+        y_val = val_rows[target].to_numpy()
+        fitted = {}
+        for name in models.MODEL_NAMES:
+            fitted[name], rows = search(name, config.grid(name), X, y, X_val, y_val, config.seed, target)
+            searched += [{"path": path, "target": target, "training rows": len(y), **r} for r in rows]
+        stack = models.StackedModel(fitted).fit(X_val, y_val)
+        coefficients.append({"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_})
+        base = stack.base_predictions(X_test)
+        for j, name in enumerate(models.MODEL_NAMES):
+            predictions[f"{target}|{path}|{name}"] = base[:, j]
+        predictions[f"{target}|{path}|stack"] = stack.linear_.predict(base)
+        models.save_model(stack, tmp / "models" / path / target,
+                          {"target": target, "path": path, "features": list(FEATURES),
+                           "source": metadata.get("source"), "training_rows": len(y),
+                           "smogn": notes.get(target) if path == "smogn" else None})
+    tmp.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(tmp / "predictions.parquet")
+    pd.DataFrame(searched).to_parquet(tmp / "search.parquet")
+    pd.DataFrame(coefficients).to_parquet(tmp / "coefficients.parquet")
+    pd.concat(augmented or [pd.DataFrame({"target": [], "value": []})]).to_parquet(tmp / "augmented.parquet")
+    seconds = time.perf_counter() - t_start
+    (tmp / "done.json").write_text(json.dumps({"notes": notes, "seconds": round(seconds, 1),
+                                               "config": asdict(config)}, default=str, indent=1))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return load(folder)
+
+
+def load(folder: str | Path) -> TrainingResult:
+    """Read a finished training run from its cache folder."""
+    folder = Path(folder)
+    done = json.loads((folder / "done.json").read_text())
+    return TrainingResult(folder=folder, predictions=pd.read_parquet(folder / "predictions.parquet"),
+                          search=pd.read_parquet(folder / "search.parquet"),
+                          coefficients=pd.read_parquet(folder / "coefficients.parquet"),
+                          augmented=pd.read_parquet(folder / "augmented.parquet"),
+                          notes=done["notes"], seconds=done["seconds"])

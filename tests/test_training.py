@@ -1,0 +1,55 @@
+"""Training both paths with caching."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hgtools import models, training
+from hgtools.catalogue import FEATURES, TARGETS
+
+
+def test_smogn_settings_fall_back_honestly():
+    rng = np.random.default_rng(0)
+    ssfr = np.r_[rng.normal(-10, 0.4, 900), rng.normal(-13.5, 0.5, 150), [-15.68] * 20]
+    settings, note = training.smogn_settings("sSFR", ssfr)
+    assert settings is training.STUDY_SETTINGS["sSFR"] or settings == training.STUDY_SETTINGS["sSFR"]
+    assert note == "the study's settings"
+    colours = rng.uniform(0.1, 1.2, 2000)  # no value below -0.05: every galaxy "rare" for the study
+    settings, note = training.smogn_settings("color", np.r_[colours, [3.0]])
+    assert settings["rel_method"] == "auto" and "fail on these data" in note
+    settings, note = training.smogn_settings("stellar_mass", rng.uniform(9, 10, 500))
+    assert settings is None and note.startswith("no augmentation")
+
+
+def test_cache_key_follows_data_and_settings():
+    meta = {"source": "mock", "seed": 0, "box_size": 64.0, "cuts": [["a", 1]]}
+    key = training.cache_key(meta, training.TrainingConfig())
+    assert key == training.cache_key(dict(meta), training.TrainingConfig())
+    assert key != training.cache_key({**meta, "seed": 1}, training.TrainingConfig())
+    assert key != training.cache_key(meta, training.TrainingConfig(quick=True))
+    assert key != training.cache_key(meta, training.TrainingConfig(smogn_compat="smogn-0.1.2"))
+
+
+@pytest.mark.slow
+def test_quick_training_is_cached_and_usable(tmp_path):
+    from hgtools.sources.mock import MockConfig, mock_catalogue
+
+    cat, meta = mock_catalogue(MockConfig(box_size=48.0, seed=1))
+    config = training.TrainingConfig(quick=True, grids={"ERT": [{"n_estimators": 20}], "NN": [{"epochs": 10}]})
+    result = training.train(cat, meta, config, cache_dir=tmp_path)
+    pred = result.predictions
+    for target in TARGETS:
+        for path in training.PATHS:
+            assert np.isfinite(pred[f"{target}|{path}|stack"]).all()
+    assert len(pred) == round(0.4 * len(cat)) and set(result.search["path"]) == set(training.PATHS)
+    t0 = time.perf_counter()
+    again = training.train(cat, meta, config, cache_dir=tmp_path)
+    assert time.perf_counter() - t0 < 5 and again.folder == result.folder
+    assert again.predictions.equals(pred)
+    stacks = models.predict_with_set(result.folder / "models" / "raw", cat.iloc[:20])
+    assert {f"{t}_NN" for t in TARGETS} <= set(stacks.columns)
+    assert np.isfinite(stacks[list(TARGETS)].to_numpy()).all()
+    assert list(FEATURES) == [c for c in pred.columns if c in FEATURES]
