@@ -91,7 +91,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     jupytext.write(notebook, target, fmt="ipynb")
     t0 = time.perf_counter()
-    with _inline_figures():
+    with _kernel_environment():
         papermill.execute_notebook(str(target), str(target), parameters=parameters,
                                    kernel_name=kernel, cwd=str(target.parent), progress_bar=False)
     seconds = time.perf_counter() - t0
@@ -161,18 +161,24 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: BookCon
     return html
 
 
+#: What the notebook kernels inherit: figures inline whatever MPLBACKEND the caller set, and
+#: TensorFlow's C++ start-up messages kept out of the pages.
+KERNEL_ENVIRONMENT = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 @contextmanager
-def _inline_figures():
-    """Let the kernel inherit the inline matplotlib backend, whatever MPLBACKEND the caller set."""
-    before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+def _kernel_environment():
+    """Set :data:`KERNEL_ENVIRONMENT` while kernels start, then restore the caller's environment."""
+    before = {k: os.environ.get(k) for k in KERNEL_ENVIRONMENT}
+    os.environ.update(KERNEL_ENVIRONMENT)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _write_timings(staging: Path, timings: dict) -> None:

@@ -169,3 +169,150 @@ def describe(catalogue: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     d = catalogue[list(columns)].describe().T[["mean", "std", "min", "max"]]
     d.insert(0, "unit", [SCHEMA[c].unit for c in columns])
     return d
+
+
+# ---------------------------------------------------------------------------
+# learning: figures 1-6 and appendix A
+# ---------------------------------------------------------------------------
+
+MODEL_COLOURS = {"ERT": "tab:green", "kNN": "tab:orange", "LGBM": "tab:blue", "NN": "tab:purple",
+                 "stack": "black"}
+
+
+def methods_schematic() -> plt.Figure:
+    """Fig. 1: the two paths, from the catalogue to the stacked predictions."""
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_axis_off()
+    ax.set(xlim=(0, 11), ylim=(0, 4.2))
+
+    def box(x, y, text, colour="white"):
+        ax.text(x, y, text, ha="center", va="center", fontsize=9,
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "0.3"})
+
+    box(1.0, 2.1, "catalogue\n(cuts, zero-SFR\nrecipe)", "0.92")
+    box(2.9, 2.1, "split\n48 / 12 / 40 %", "0.92")
+    box(5.0, 3.3, "training set\n(raw)", "#dbe9f6")
+    box(5.0, 0.9, "training set\n+ SMOGN", "#fde3cf")
+    for y, colour in ((3.3, "#dbe9f6"), (0.9, "#fde3cf")):
+        box(7.2, y, "ERT · kNN · LGBM · NN\n(hyper-parameters on\nthe validation set)", colour)
+        box(9.7, y, "linear stack\n(fitted on the\nvalidation set)", colour)
+        arrow(5.8, y, 6.1, y)
+        arrow(8.35, y, 8.9, y)
+    arrow(1.75, 2.1, 2.2, 2.1)
+    arrow(3.5, 2.4, 4.3, 3.2)
+    arrow(3.5, 1.8, 4.2, 1.0)
+    ax.text(9.7, 2.1, "predictions of the\nuntouched test set", ha="center", va="center", fontsize=9,
+            style="italic")
+    arrow(9.7, 2.75, 9.7, 2.4)
+    arrow(9.7, 1.45, 9.7, 1.8)
+    ax.text(5.0, 4.05, "path 1: raw", ha="center", fontsize=10, weight="bold")
+    ax.text(5.0, 0.15, "path 2: SMOGN", ha="center", fontsize=10, weight="bold")
+    return fig
+
+
+def augmented_distributions(train: pd.DataFrame, augmented: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """Appendix A: each target in the training set and after SMOGN augmentation."""
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(16, 3.6))
+    for ax, t in zip(axes, TARGETS, strict=True):
+        aug = augmented.loc[augmented["target"] == t, "value"].to_numpy()
+        bins = np.linspace(min(train[t].min(), aug.min()), max(train[t].max(), aug.max()), 60)
+        ax.hist(train[t], bins=bins, density=True, color="0.7", label="training set")
+        ax.hist(aug, bins=bins, density=True, histtype="step", color="tab:red", lw=1.5, label="after SMOGN")
+        ax.set_xlabel(LABELS[t])
+    axes[0].set_ylabel("PDF")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def prediction_histograms(pred: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """Fig. 2: true (filled) and predicted (lines) distributions; columns raw, SMOGN, stacks."""
+    fig, axes = plt.subplots(len(TARGETS), 3, figsize=(14, 3.1 * len(TARGETS)))
+    for row, t in enumerate(TARGETS):
+        bins = np.linspace(*np.percentile(pred[t], [0.1, 99.9]), 60)
+        for col, title in enumerate(("raw models", "SMOGN models", "stacked models")):
+            ax = axes[row, col]
+            ax.hist(pred[t], bins=bins, density=True, color="0.8", label="true")
+            if col < 2:
+                path = ("raw", "smogn")[col]
+                for m in ("ERT", "kNN", "LGBM", "NN"):
+                    ax.hist(pred[f"{t}|{path}|{m}"], bins=bins, density=True, histtype="step",
+                            color=MODEL_COLOURS[m], label=m)
+            else:
+                for path, style in (("raw", "-"), ("smogn", "--")):
+                    ax.hist(pred[f"{t}|{path}|stack"], bins=bins, density=True, histtype="step", color="black",
+                            linestyle=style, label=f"stack ({path})")
+            ax.set_xlabel(LABELS[t])
+            if row == 0:
+                ax.set_title(title)
+            if row == 0 or col == 2:
+                ax.legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def scores_by_model(scores: pd.DataFrame, column: str, metadata: dict,
+                    reference_lines: dict[str, float] | None = None, ylabel: str | None = None) -> plt.Figure:
+    """Figs. 3 and 4: a score per model (lines) and stack (large marker) for every target; raw and SMOGN."""
+    fig, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    x = np.arange(len(TARGETS))
+    for ax, path in zip(axes, ("raw", "smogn"), strict=True):
+        sub = scores[scores["path"] == path]
+        for m in ("ERT", "kNN", "LGBM", "NN", "stack"):
+            v = [sub[(sub["target"] == t) & (sub["model"] == m)][column].item() for t in TARGETS]
+            if m == "stack":
+                ax.plot(x + 0.15, v, "D", color="black", ms=9, label="stack")
+            else:
+                ax.plot(x, v, "o-", color=MODEL_COLOURS[m], label=m)
+        if reference_lines:
+            ax.plot(x - 0.15, [reference_lines[t] for t in TARGETS], "*", color="firebrick", ms=11,
+                    label="oracle")
+        ax.set_ylabel(ylabel or column)
+        ax.set_title(f"{'raw' if path == 'raw' else 'SMOGN'} models", fontsize=10)
+        ax.legend(fontsize=8, ncol=3)
+    axes[1].set_xticks(x, TARGETS)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def true_vs_predicted(pred: pd.DataFrame, metadata: dict, n: int = 30_000, seed: int = 0) -> plt.Figure:
+    """Fig. 5: true against predicted (stacks), density-coloured, for ``n`` random test galaxies."""
+    rows = np.random.default_rng(seed).choice(len(pred), min(n, len(pred)), replace=False)
+    sub = pred.iloc[rows]
+    fig, axes = plt.subplots(len(TARGETS), 2, figsize=(9, 4 * len(TARGETS)))
+    for r, t in enumerate(TARGETS):
+        lo, hi = np.percentile(sub[t], [0.2, 99.8])
+        for c, path in enumerate(("raw", "smogn")):
+            ax = axes[r, c]
+            joint_density(sub[t].to_numpy(), sub[f"{t}|{path}|stack"].to_numpy(), ax, gridsize=50)
+            ax.plot([lo, hi], [lo, hi], "r--", lw=0.8)
+            ax.set(xlim=(lo, hi), ylim=(lo, hi))
+            ax.set_xlabel("true " + LABELS[t])
+            ax.set_ylabel("predicted")
+            ax.set_title(f"stacked, {'raw' if path == 'raw' else 'SMOGN'}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def joint_relations(pred: pd.DataFrame, metadata: dict, relations) -> plt.Figure:
+    """Fig. 6: predicted joint relations (density) with the true ones (contours), raw and SMOGN stacks."""
+    fig, axes = plt.subplots(len(relations), 2, figsize=(9, 3.6 * len(relations)))
+    for r, (x, y) in enumerate(relations):
+        tx, ty = pred[x].to_numpy(), pred[y].to_numpy()
+        xr, yr = np.percentile(tx, [0.5, 99.5]), np.percentile(ty, [0.5, 99.5])
+        h, xe, ye = np.histogram2d(tx, ty, bins=40, range=[xr, yr])
+        for c, path in enumerate(("raw", "smogn")):
+            ax = axes[r, c]
+            px = tx if x == "M_h" else pred[f"{x}|{path}|stack"].to_numpy()
+            py = pred[f"{y}|{path}|stack"].to_numpy()
+            joint_density(px, py, ax, gridsize=45)
+            levels = np.quantile(h[h > 0], [0.5, 0.8, 0.95])
+            ax.contour(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), h.T, levels=levels, colors="k",
+                       linewidths=0.8)
+            ax.set(xlim=xr, ylim=yr, xlabel=LABELS[x], ylabel=LABELS[y])
+            ax.set_title(f"stacked, {'raw' if path == 'raw' else 'SMOGN'} (contours: true)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
