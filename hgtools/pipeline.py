@@ -78,3 +78,16 @@ def ensure_catalogue(path: str | os.PathLike, source: str = "mock", *, seed: int
     cat, meta = make_catalogue(source, seed=seed, box_size=box_size, verbose=verbose)
     write_catalogue(cat, path, meta)
     return cat, meta
+
+
+def ensure_models(catalogue: pd.DataFrame, metadata: dict, catalogue_path: str | os.PathLike, *,
+                  seed: int = 0, quick: bool = False, **config):
+    """Trained models for a catalogue: from the cache beside it (``<catalogue folder>/models``), or trained now.
+
+    ``config`` holds further :class:`hgtools.training.TrainingConfig` fields
+    (e.g. ``paths``, ``smogn_compat``).
+    """
+    from hgtools.training import TrainingConfig, train
+
+    cache = Path(catalogue_path).resolve().parent / "models"
+    return train(catalogue, metadata, TrainingConfig(seed=seed, quick=quick, **config), cache_dir=cache)

@@ -31,19 +31,16 @@ bench_dir = "../bench/results"
 timings_path = ""
 
 # %%
-from pathlib import Path
-
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import plots, training
 from hgtools.catalogue import split
-from hgtools.pipeline import ensure_catalogue
+from hgtools.pipeline import ensure_catalogue, ensure_models
 
 catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
 display(Markdown(plots.source_banner(meta)))
-cache = Path(catalogue_path).resolve().parent / "models"
-result = training.train(catalogue, meta, training.TrainingConfig(seed=seed, quick=quick), cache_dir=cache)
+result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
 print(f"models: {result.folder} (trained in {result.seconds:.0f} s; later chapters reuse them)")
 
 # %% [markdown]

@@ -32,19 +32,16 @@ bench_dir = "../bench/results"
 timings_path = ""
 
 # %%
-from pathlib import Path
-
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hgtools import evaluation, plots, reference, training
+from hgtools import evaluation, plots, reference
 from hgtools.catalogue import FEATURES
-from hgtools.pipeline import ensure_catalogue
+from hgtools.pipeline import ensure_catalogue, ensure_models
 
 catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
 display(Markdown(plots.source_banner(meta)))
-cache = Path(catalogue_path).resolve().parent / "models"
-result = training.train(catalogue, meta, training.TrainingConfig(seed=seed, quick=quick), cache_dir=cache)
+result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
 pred = result.predictions
 oracle = None
 if meta["source"] == "mock":
@@ -116,8 +113,8 @@ display(evaluation.stack_table(pred, oracle, n_boot=30 if quick else 100, seed=s
 # the stacked scores.
 
 # %%
-compat = training.train(catalogue, meta, training.TrainingConfig(seed=seed, quick=quick, paths=("smogn",),
-                                                                 smogn_compat="smogn-0.1.2"), cache_dir=cache)
+compat = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick, paths=("smogn",),
+                       smogn_compat="smogn-0.1.2")
 fixed = evaluation.score_table(pred, paths=("smogn",))
 package = evaluation.score_table(compat.predictions, paths=("smogn",))
 both = pd.concat({label: table[table["model"] == "stack"].set_index("target")[["MSE", "PCC", "KS"]]
