@@ -213,14 +213,22 @@ def methods_schematic() -> plt.Figure:
     return fig
 
 
-def augmented_distributions(train: pd.DataFrame, augmented: pd.DataFrame, metadata: dict) -> plt.Figure:
-    """Appendix A: each target in the training set and after SMOGN augmentation."""
+def augmented_distributions(train: pd.DataFrame, augmented: dict[str, pd.DataFrame], metadata: dict) -> plt.Figure:
+    """Appendix A: each target in the training set and after SMOGN, for each augmentation given.
+
+    ``augmented`` maps a label (e.g. "published SMOGN") to a long table with
+    columns ``target`` and ``value``.
+    """
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(16, 3.6))
+    colours = ("tab:red", "tab:blue", "tab:green")
     for ax, t in zip(axes, TARGETS, strict=True):
-        aug = augmented.loc[augmented["target"] == t, "value"].to_numpy()
-        bins = np.linspace(min(train[t].min(), aug.min()), max(train[t].max(), aug.max()), 60)
-        ax.hist(train[t], bins=bins, density=True, color="0.7", label="training set")
-        ax.hist(aug, bins=bins, density=True, histtype="step", color="tab:red", lw=1.5, label="after SMOGN")
+        values = {label: a.loc[a["target"] == t, "value"].to_numpy() for label, a in augmented.items()}
+        lo = min([train[t].min(), *(v.min() for v in values.values())])
+        hi = max([train[t].max(), *(v.max() for v in values.values())])
+        bins = np.linspace(lo, hi, 70)
+        ax.hist(train[t], bins=bins, density=True, color="0.75", label="training set")
+        for (label, v), colour in zip(values.items(), colours, strict=False):
+            ax.hist(v, bins=bins, density=True, histtype="step", color=colour, lw=1.4, label=label)
         ax.set_xlabel(LABELS[t])
     axes[0].set_ylabel("PDF")
     axes[0].legend(fontsize=8)

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hgtools import models
-from hgtools.catalogue import FEATURES, TARGETS, split
+from hgtools.catalogue import FEATURES, SCHEMA, TARGETS, split
 from hgtools.smogn import STUDY_SETTINGS, plan, smoter
 
 PATHS = ("raw", "smogn")
@@ -163,9 +163,14 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
         for j, name in enumerate(models.MODEL_NAMES):
             predictions[f"{target}|{path}|{name}"] = base[:, j]
         predictions[f"{target}|{path}|stack"] = stack.linear_.predict(base)
+        val_scores = {name: float(np.mean((m.predict(X_val) - y_val) ** 2)) for name, m in fitted.items()}
+        val_scores["stack"] = float(np.mean((stack.predict(X_val) - y_val) ** 2))
         models.save_model(stack, tmp / "models" / path / target,
                           {"target": target, "path": path, "features": list(FEATURES),
+                           "feature_units": {f: SCHEMA[f].unit for f in FEATURES},
                            "source": metadata.get("source"), "training_rows": len(y),
+                           "scores": {"validation MSE": val_scores},
+                           "hyper_parameters": {n: models._plain_params(m) for n, m in fitted.items()},
                            "smogn": notes.get(target) if path == "smogn" else None})
     tmp.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(tmp / "predictions.parquet")

@@ -49,6 +49,10 @@ def test_quick_training_is_cached_and_usable(tmp_path):
     again = training.train(cat, meta, config, cache_dir=tmp_path)
     assert time.perf_counter() - t0 < 5 and again.folder == result.folder
     assert again.predictions.equals(pred)
+    _, card = models.load_model(result.folder / "models" / "smogn" / "radius")
+    assert card["path"] == "smogn" and card["features"] == list(FEATURES) and card["source"] == "mock"
+    assert set(card["scores"]["validation MSE"]) == {*models.MODEL_NAMES, "stack"}
+    assert card["hyper_parameters"]["LGBM"]["num_leaves"] == 31 and "versions" in card
     stacks = models.predict_with_set(result.folder / "models" / "raw", cat.iloc[:20])
     assert {f"{t}_NN" for t in TARGETS} <= set(stacks.columns)
     assert np.isfinite(stacks[list(TARGETS)].to_numpy()).all()
