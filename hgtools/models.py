@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.neighbors import KNeighborsRegressor
@@ -391,5 +391,5 @@ def _plain(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-__all__ = ["MODEL_NAMES", "KerasRegressor", "LightGBMRegressor", "StackedModel", "clone", "fit_model",
-           "load_model", "make_model", "save_model"]
+__all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "StackedModel", "fit_model",
+           "load_model", "make_model", "predict_with_set", "save_model"]

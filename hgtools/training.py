@@ -94,19 +94,30 @@ def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: s
         t0 = time.perf_counter()
         model = models.fit_model(models.make_model(name, seed, **params), X, y, X_val, y_val)
         mse = float(np.mean((model.predict(X_val) - y_val) ** 2))
+        stopped = getattr(model, "best_iteration_", getattr(model, "epochs_run_", None))
         rows.append({"model": name, "params": json.dumps(params), "validation MSE": mse,
-                     "seconds": round(time.perf_counter() - t0, 2)})
+                     "stopped at (trees or epochs)": stopped, "seconds": round(time.perf_counter() - t0, 2)})
         if mse < best_mse:
             best, best_mse = model, mse
     return best, rows
 
 
+def _code_fingerprint() -> str:
+    """Hash of the source of the modules that shape trained models, so a code change retrains."""
+    import inspect
+
+    from hgtools import smogn
+
+    return hashlib.sha256("".join(inspect.getsource(m) for m in (models, smogn)).encode()
+                          + Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def cache_key(metadata: dict, config: TrainingConfig) -> str:
-    """A short hash of the catalogue's identity and the training settings."""
+    """A short hash of the catalogue's identity, the training settings and the learning code."""
     identity = {k: metadata.get(k) for k in ("source", "seed", "box_size", "cuts", "mock_config",
                                              "base_path", "snapshot", "zero_sfr_recipe")}
     blob = json.dumps({"catalogue": identity, "config": asdict(config), "grids": GRIDS, "quick": QUICK_GRIDS,
-                       "nn": NN_ARCHITECTURES}, sort_keys=True, default=str)
+                       "nn": NN_ARCHITECTURES, "code": _code_fingerprint()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -74,7 +74,8 @@ display(sizes)
 search = result.search.copy()
 search["validation MSE"] = search["validation MSE"].round(5)
 best = search.loc[search.groupby(["path", "target", "model"])["validation MSE"].idxmin()]
-display(best.set_index(["path", "target", "model"])[["params", "validation MSE", "training rows"]])
+display(best.set_index(["path", "target", "model"])[["params", "validation MSE", "stopped at (trees or epochs)",
+                                                     "training rows"]])
 display(Markdown("All grid points tried:"))
 display(search.set_index(["path", "target", "model"]))
 
