@@ -232,7 +232,9 @@ class StackedModel(RegressorMixin, BaseEstimator):
 
     def fit(self, X_val, y_val):
         X_val, y_val = _check_xy(X_val, y_val)
-        self.linear_ = LinearRegression().fit(self.base_predictions(X_val), y_val)
+        base = self.base_predictions(X_val)
+        self.linear_ = LinearRegression().fit(base, y_val)
+        self.validation_mse_ = float(np.mean((self.linear_.predict(base) - y_val) ** 2))
         self.coefficients_ = dict(zip(self.base_models, self.linear_.coef_.tolist(), strict=True))
         self.intercept_ = float(self.linear_.intercept_)
         return self
@@ -297,7 +299,7 @@ def save_model(model: BaseEstimator, folder: str | os.PathLike, card: dict) -> P
         else:
             card["kind"] = "sklearn"
             _dump_sklearn(model, tmp / "model.skops")
-        card["params"] = _plain_params(model)
+        card["params"] = plain_params(model)
         (tmp / "card.json").write_text(json.dumps(card, indent=1, default=_plain))
         if folder.exists():
             shutil.rmtree(folder)
@@ -373,7 +375,7 @@ def predict_with_set(folder: str | os.PathLike, halos: pd.DataFrame) -> pd.DataF
     return out
 
 
-def _plain_params(model: BaseEstimator) -> dict:
+def plain_params(model: BaseEstimator) -> dict:
     """The hyper-parameters of a model that are plain data (numbers, strings, tuples of numbers)."""
     if isinstance(model, StackedModel):
         return {}
@@ -392,4 +394,4 @@ def _plain(obj):
 
 
 __all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "StackedModel", "fit_model",
-           "load_model", "make_model", "predict_with_set", "save_model"]
+           "load_model", "make_model", "plain_params", "predict_with_set", "save_model"]

@@ -85,7 +85,8 @@ def smogn_settings(target: str, y_train: np.ndarray) -> tuple[dict | None, str]:
 def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: str) -> tuple:
     """Fit every grid point, keep the one with the lowest validation MSE.
 
-    Returns the best fitted model and one row per grid point (params, MSE, seconds).
+    Returns the best fitted model, its validation MSE and one row per grid point
+    (params, MSE, where early stopping stopped, seconds).
     """
     best, best_mse, rows = None, np.inf, []
     for params in grid:
@@ -99,7 +100,7 @@ def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: s
                      "stopped at (trees or epochs)": stopped, "seconds": round(time.perf_counter() - t0, 2)})
         if mse < best_mse:
             best, best_mse = model, mse
-    return best, rows
+    return best, best_mse, rows
 
 
 def _code_fingerprint() -> str:
@@ -164,9 +165,10 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
             augmented.append(pd.DataFrame({"target": target, "value": data[target].to_numpy()}))
         X, y = data[list(FEATURES)].to_numpy(), data[target].to_numpy()
         y_val = val_rows[target].to_numpy()
-        fitted = {}
+        fitted, val_scores = {}, {}
         for name in models.MODEL_NAMES:
-            fitted[name], rows = search(name, config.grid(name), X, y, X_val, y_val, config.seed, target)
+            fitted[name], val_scores[name], rows = search(name, config.grid(name), X, y, X_val, y_val,
+                                                          config.seed, target)
             searched += [{"path": path, "target": target, "training rows": len(y), **r} for r in rows]
         stack = models.StackedModel(fitted).fit(X_val, y_val)
         coefficients.append({"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_})
@@ -174,14 +176,13 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
         for j, name in enumerate(models.MODEL_NAMES):
             predictions[f"{target}|{path}|{name}"] = base[:, j]
         predictions[f"{target}|{path}|stack"] = stack.linear_.predict(base)
-        val_scores = {name: float(np.mean((m.predict(X_val) - y_val) ** 2)) for name, m in fitted.items()}
-        val_scores["stack"] = float(np.mean((stack.predict(X_val) - y_val) ** 2))
+        val_scores["stack"] = stack.validation_mse_
         models.save_model(stack, tmp / "models" / path / target,
                           {"target": target, "path": path, "features": list(FEATURES),
                            "feature_units": {f: SCHEMA[f].unit for f in FEATURES},
                            "source": metadata.get("source"), "training_rows": len(y),
                            "scores": {"validation MSE": val_scores},
-                           "hyper_parameters": {n: models._plain_params(m) for n, m in fitted.items()},
+                           "hyper_parameters": {n: models.plain_params(m) for n, m in fitted.items()},
                            "smogn": notes.get(target) if path == "smogn" else None})
     tmp.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(tmp / "predictions.parquet")

@@ -36,7 +36,7 @@ def test_each_model_learns_and_keeps_the_estimator_api(data, fitted):
         pred = model.predict(Xv)
         assert pred.shape == (len(Xv),), name
         assert np.corrcoef(pred, yv)[0, 1] > 0.9, name  # stellar mass follows halo mass closely
-        assert models._plain_params(clone(model)) == models._plain_params(model), name
+        assert models.plain_params(clone(model)) == models.plain_params(model), name
         with pytest.raises(ValueError, match="NaN"):
             model.predict(np.where(np.eye(len(Xv), 5, dtype=bool), np.nan, Xv))
 

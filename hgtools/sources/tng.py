@@ -107,39 +107,42 @@ def locate(base_path: str | Path, snapshot: int = 99, offsets_path: str | Path |
     return TNGLayout(base, snapshot, files, offsets, tuple(trees))
 
 
-def check_group_catalogue(layout: TNGLayout, group_fields=GROUP_FIELDS, subhalo_fields=SUBHALO_FIELDS) -> dict:
-    """Check every chunk's header and fields; return the first chunk's header.
+def read_chunk_header(path: Path, group_fields=GROUP_FIELDS, subhalo_fields=SUBHALO_FIELDS) -> dict:
+    """Check one group-catalogue chunk's header and fields; return its header.
 
-    Raises :class:`TNGError` on a missing header attribute, per-file counts that
-    do not add up to the totals, a missing field, or a field whose length
-    differs from the chunk's count.
+    Raises :class:`TNGError` on a missing header attribute, a missing field, or
+    a field whose length differs from the chunk's count.
     """
-    totals = {"Ngroups": 0, "Nsubgroups": 0}
-    header0 = None
-    for path in layout.group_files:
-        with h5py.File(path, "r") as f:
-            attrs = dict(f["Header"].attrs) if "Header" in f else {}
-            missing = [a for a in HEADER_ATTRS if a not in attrs]
-            if missing:
-                raise TNGError(f"{path}: Header lacks {', '.join(missing)}")
-            header0 = header0 or attrs
-            for kind, group, fields in (("Ngroups", "Group", group_fields),
-                                        ("Nsubgroups", "Subhalo", subhalo_fields)):
-                n_here = int(attrs[f"{kind}_ThisFile"])
-                totals[kind] += n_here
-                if n_here == 0:
-                    continue
-                for field in fields:
-                    if group not in f or field not in f[group]:
-                        raise TNGError(f"{path}: field {group}/{field} is missing")
-                    if f[group][field].shape[0] != n_here:
-                        raise TNGError(f"{path}: {group}/{field} has {f[group][field].shape[0]} rows "
-                                       f"but Header {kind}_ThisFile = {n_here}")
-    for kind in totals:
-        if totals[kind] != int(header0[f"{kind}_Total"]):
-            raise TNGError(f"inconsistent Header counts: {kind}_ThisFile adds up to {totals[kind]} over "
-                           f"{len(layout.group_files)} chunks but {kind}_Total = {int(header0[f'{kind}_Total'])}")
-    return header0
+    with h5py.File(path, "r") as f:
+        attrs = dict(f["Header"].attrs) if "Header" in f else {}
+        missing = [a for a in HEADER_ATTRS if a not in attrs]
+        if missing:
+            raise TNGError(f"{path}: Header lacks {', '.join(missing)}")
+        for kind, group, fields in (("Ngroups", "Group", group_fields), ("Nsubgroups", "Subhalo", subhalo_fields)):
+            n_here = int(attrs[f"{kind}_ThisFile"])
+            if n_here == 0:
+                continue
+            for field in fields:
+                if group not in f or field not in f[group]:
+                    raise TNGError(f"{path}: field {group}/{field} is missing")
+                if f[group][field].shape[0] != n_here:
+                    raise TNGError(f"{path}: {group}/{field} has {f[group][field].shape[0]} rows "
+                                   f"but Header {kind}_ThisFile = {n_here}")
+    return attrs
+
+
+def check_group_catalogue(layout: TNGLayout, group_fields=GROUP_FIELDS, subhalo_fields=SUBHALO_FIELDS) -> dict:
+    """Check every chunk (:func:`read_chunk_header`) and that their counts add up; return the first header.
+
+    Raises :class:`TNGError` naming the file and field of the first problem.
+    """
+    headers = [read_chunk_header(path, group_fields, subhalo_fields) for path in layout.group_files]
+    for kind in ("Ngroups", "Nsubgroups"):
+        total = sum(int(h[f"{kind}_ThisFile"]) for h in headers)
+        if total != int(headers[0][f"{kind}_Total"]):
+            raise TNGError(f"inconsistent Header counts: {kind}_ThisFile adds up to {total} over "
+                           f"{len(headers)} chunks but {kind}_Total = {int(headers[0][f'{kind}_Total'])}")
+    return headers[0]
 
 
 def snapshot_redshifts(base_path: Path, snapshots: np.ndarray,

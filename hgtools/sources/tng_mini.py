@@ -27,18 +27,14 @@ import numpy as np
 import pandas as pd
 
 from hgtools import nfw
+from hgtools.cosmology import virial_radius
+from hgtools.sources.tng import G_BAND, G_KPC, I_BAND
 
 #: Snapshot numbers of TNG's full snapshots used by the miniature trees, with their redshifts.
 SNAPSHOT_REDSHIFTS: dict[int, float] = {
     99: 0.0, 91: 0.1, 84: 0.2, 78: 0.3, 72: 0.4, 67: 0.5, 59: 0.7, 50: 1.0,
     40: 1.5, 33: 2.0, 25: 3.0, 21: 4.0, 17: 5.0, 13: 6.0, 11: 7.0, 8: 8.0,
 }
-#: Gravitational constant [kpc (km/s)^2 / Msun].
-G_KPC = 4.30091727e-6
-#: Critical density today [h^2 Msun / kpc^3].
-RHO_CRIT_KPC = 277.536627
-#: Index of the g and i bands in SubhaloStellarPhotometrics (U, B, V, K, g, r, i, z).
-G_BAND, I_BAND = 4, 6
 TREE_ID_OFFSET = 10**12  # SubhaloIDs in the trees are not row numbers
 
 #: Why a group is not in the catalogue, in the order the builder applies the steps.
@@ -69,8 +65,10 @@ class MiniRun:
 
 
 def r200_ckpc(mass_1e10: np.ndarray) -> np.ndarray:
-    """R_200c [ckpc/h] of a mass in 1e10 Msun/h at z = 0."""
-    return (np.asarray(mass_1e10) * 1e10 / (4.0 / 3.0 * np.pi * 200.0 * RHO_CRIT_KPC)) ** (1.0 / 3.0)
+    """R_200c [ckpc/h] of a mass in 1e10 Msun/h at z = 0 (0 for a zero mass)."""
+    mass = np.asarray(mass_1e10, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(mass > 0, 1000.0 * virial_radius(np.log10(mass * 1e10)), 0.0)
 
 
 def _special_groups() -> list[dict]:
