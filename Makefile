@@ -16,6 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 is required (python3.11 not found)"; exit 1; }
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; assert v == (3, 11), f"error: Python 3.11 is required, {sys.executable} is {v[0]}.{v[1]}"'
+	@command -v $${CC:-gcc} >/dev/null 2>&1 || command -v cc >/dev/null 2>&1 || { echo "error: a C compiler is required to build Pylians (Debian: apt-get install gcc)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: python3.11 -m venv failed (Debian: apt-get install python3.11-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
@@ -46,6 +47,7 @@ bench: install
 	$(BIN)/python bench/tng.py
 	$(BIN)/python bench/ks2d.py
 	$(BIN)/python bench/smogn.py
+	$(BIN)/python bench/power_spectrum.py
 	$(BIN)/python bench/book.py
 
 clean:

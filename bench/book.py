@@ -1,7 +1,7 @@
 """Benchmark: time of the full-size book build (what `make book` runs after installation).
 
-The catalogue is regenerated (the cached one is moved aside) so that the time
-includes every stage.  Usage: python bench/book.py [--box-size 205]
+The catalogue and the models are made anew in a scratch folder, so that the
+time includes every stage.  Usage: python bench/book.py [--box-size 205] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--box-size", type=float, default=205.0)
+    ap.add_argument("--keep", metavar="DIR", help="build in DIR (must not exist) and keep it, to read the book")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         config = BookConfig(box_size=args.box_size, catalogue_path=str(Path(tmp) / "catalogue.parquet"))
         t0 = time.perf_counter()
         build(ROOT, Path(tmp), config)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,10 @@ class ExtraTreesModel(ExtraTreesRegressor):
     def predict(self, X):
         check_is_fitted(self, "estimators_")
         X = _check_xy(X)[0].astype(np.float32)
-        return np.mean([tree.predict(X, check_input=False) for tree in self.estimators_], axis=0)
+        workers = os.cpu_count() if self.n_jobs in (None, -1) else max(1, self.n_jobs)
+        with ThreadPoolExecutor(workers) as pool:  # the trees release the GIL; map keeps their order
+            per_tree = list(pool.map(lambda tree: tree.predict(X, check_input=False), self.estimators_))
+        return np.mean(per_tree, axis=0)
 
 
 def make_model(name: str, random_state: int = 0, **params) -> BaseEstimator:
@@ -200,7 +204,7 @@ def make_model(name: str, random_state: int = 0, **params) -> BaseEstimator:
         return ExtraTreesModel(**{"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 2,
                                       "random_state": random_state, **params})
     if name == "kNN":
-        return make_pipeline(StandardScaler(), KNeighborsRegressor(**{"n_neighbors": 30, **params}))
+        return make_pipeline(StandardScaler(), KNeighborsRegressor(**{"n_neighbors": 30, "n_jobs": 2, **params}))
     if name == "LGBM":
         return LightGBMRegressor(random_state=random_state, **params)
     if name == "NN":

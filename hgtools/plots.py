@@ -7,6 +7,7 @@ so a synthetic figure can never be mistaken for a TNG300 one.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -323,4 +324,126 @@ def joint_relations(pred: pd.DataFrame, metadata: dict, relations) -> plt.Figure
             ax.set(xlim=xr, ylim=yr, xlabel=LABELS[x], ylabel=LABELS[y])
             ax.set_title(f"stacked, {'raw' if path == 'raw' else 'SMOGN'} (contours: true)", fontsize=9)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
+PATH_TITLES = {"raw": "raw models", "smogn": "SMOGN models"}
+
+
+def feature_importances(features: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """Fig. 7: permutation importance of the halo features, per cent of halo mass's.
+
+    One row per target, raw and SMOGN columns; bars per model with the spread
+    of the shuffles; where a row with ``model == "oracle"`` exists (the
+    embedded universe), its value is drawn as a black bar outline: the
+    importance under the generator's own law.
+    """
+    fig, axes = plt.subplots(len(TARGETS), 2, figsize=(12, 2.9 * len(TARGETS)), sharey="row")
+    x = np.arange(len(FEATURES))
+    names = [m for m in MODEL_COLOURS if m in set(features["model"])]
+    width = 0.8 / len(names)
+    for r, t in enumerate(TARGETS):
+        truth = features[(features["target"] == t) & (features["model"] == "oracle")].set_index("feature")
+        for c, path in enumerate(("raw", "smogn")):
+            ax = axes[r, c]
+            for j, m in enumerate(names):
+                sub = features[(features["target"] == t) & (features["path"] == path)
+                               & (features["model"] == m)].set_index("feature").loc[list(FEATURES)]
+                ax.bar(x - 0.4 + width * (j + 0.5), sub["relative %"], width, yerr=sub["relative std %"],
+                       color=MODEL_COLOURS[m], label=m, error_kw={"lw": 0.8})
+            if not truth.empty:
+                ax.bar(x, truth.loc[list(FEATURES), "relative %"], 0.86, fill=False, edgecolor="black",
+                       lw=1.3, label="generator's law (oracle)")
+            ax.set_xticks(x, [LABELS[f] for f in FEATURES], fontsize=8)
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_ylim(-0.5, 200)
+            ax.axhline(0, color="0.5", lw=0.6)
+            if c == 0:
+                ax.set_ylabel(f"{t}\nimportance [% of M_h]", fontsize=9)
+            if r == 0:
+                ax.set_title(PATH_TITLES[path])
+    axes[0, 1].legend(fontsize=7, ncol=2)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def stack_importances(stacks: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """Fig. 8: permutation importance of each model inside the stacks, per cent of LightGBM's."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    x = np.arange(len(TARGETS))
+    names = [m for m in ("NN", "kNN", "LGBM", "ERT") if m in set(stacks["feature"])]
+    width = 0.8 / len(names)
+    for ax, path in zip(axes, ("raw", "smogn"), strict=True):
+        for j, m in enumerate(names):
+            sub = stacks[(stacks["path"] == path) & (stacks["feature"] == m)].set_index("target").loc[list(TARGETS)]
+            ax.bar(x - 0.4 + width * (j + 0.5), sub["relative %"], width, yerr=sub["relative std %"],
+                   color=MODEL_COLOURS[m], label=m, error_kw={"lw": 0.8})
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.axhline(100, color="0.5", lw=0.6, ls=":")
+        ax.set_ylabel("importance [% of LGBM]")
+        ax.set_title(f"stacked {PATH_TITLES[path]}", fontsize=10)
+        ax.legend(fontsize=8, ncol=4)
+    axes[1].set_xticks(x, TARGETS)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return label_figure(fig, metadata)
+
+
+SAMPLE_STYLES = {"true": {"ls": "-", "lw": 1.6}, "raw stack": {"ls": "--", "lw": 1.3},
+                 "SMOGN stack": {"ls": ":", "lw": 1.6}, "oracle": {"ls": "-.", "lw": 0.9}}
+BIN_COLOURS = ("tab:blue", "tab:red")
+
+
+def power_spectra(spectra: pd.DataFrame, chi2: pd.DataFrame, centres: dict[str, tuple[float, float]],
+                  metadata: dict) -> plt.Figure:
+    """Fig. 9: power spectra of the two bins of each property, true vs predicted, with Eq. 7 residuals.
+
+    The true spectra carry their Eq. 6 error band; the legends give the bin
+    centres and, per predicted sample, the χ² of each bin.
+    """
+    props = list(dict.fromkeys(spectra["property"]))
+    fig = plt.figure(figsize=(13, 10))
+    outer = fig.add_gridspec(2, 2, hspace=0.3, wspace=0.22)
+    for i, prop in enumerate(props):
+        inner = outer[i // 2, i % 2].subgridspec(2, 1, height_ratios=(3, 1.2), hspace=0.05)
+        ax, res = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+        sub = spectra[spectra["property"] == prop]
+        lines = []
+        for b, colour in zip(sorted(set(sub["bin"])), BIN_COLOURS, strict=False):
+            for sample in dict.fromkeys(sub["sample"]):
+                s = sub[(sub["bin"] == b) & (sub["sample"] == sample)]
+                if s.empty:  # no galaxy of this sample in the bin
+                    continue
+                line, = ax.plot(s["k"], s["P"], color=colour, **SAMPLE_STYLES.get(sample, {}))
+                if sample == "true":
+                    ax.fill_between(s["k"], s["P"] - s["sigma"], s["P"] + s["sigma"], color=colour, alpha=0.15)
+                    lines.append((line, f"bin {b}: centre {centres[prop][b - 1]:g}"))
+                else:
+                    res.plot(s["k"], s["residual"], color=colour, **SAMPLE_STYLES.get(sample, {}))
+                    lines.append((line, f"bin {b} {sample}: χ² = {chi2.loc[(prop, b, sample), 'chi2']:.2f}"))
+        ax.set(xscale="log", yscale="log", title=LABELS[prop])
+        ax.set_ylabel(r"$P(k)\ [h^{-3}{\rm Mpc}^3]$")
+        ax.tick_params(labelbottom=False)
+        ax.legend(*zip(*lines, strict=True), fontsize=6.5, ncol=2, loc="lower left")
+        res.set(xscale="log", yscale="log", xlim=ax.get_xlim())
+        res.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        res.set_xlabel(r"$k\ [h\,{\rm Mpc}^{-1}]$")
+        res.set_ylabel("Eq. 7", fontsize=8)
+    return label_figure(fig, metadata)
+
+
+def galaxy_inputs(pred: pd.DataFrame, metadata: dict, halo_only_pcc: dict[str, float] | None = None) -> plt.Figure:
+    """Fig. 10: true vs predicted by networks given halo and galaxy properties, with Pearson r."""
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(4.2 * len(TARGETS), 4.2))
+    for ax, t in zip(axes, TARGETS, strict=True):
+        truth, guess = pred[t].to_numpy(), pred[f"{t}|galaxy inputs|NN"].to_numpy()
+        lo, hi = np.percentile(truth, [0.2, 99.8])
+        joint_density(truth, guess, ax, gridsize=50)
+        ax.plot([lo, hi], [lo, hi], "r--", lw=0.8)
+        ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="true " + LABELS[t], ylabel="predicted")
+        text = f"r = {np.corrcoef(truth, guess)[0, 1]:.3f}"
+        if halo_only_pcc:
+            text += f"\n(halo inputs only: {halo_only_pcc[t]:.3f})"
+        ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", fontsize=9,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return label_figure(fig, metadata)

@@ -61,3 +61,30 @@ STUDY_TABLE_1: dict[tuple[str, str], tuple[float, float]] = {
     ("stellar_mass", "color"): (0.224533, 0.164350),
     ("color", "sSFR"): (0.327667, 0.282467),
 }
+
+#: Table 2 of the study: the edges of the two bins per property used for the power spectra.
+STUDY_BIN_EDGES: dict[str, tuple[float, float, float]] = {
+    "stellar_mass": (8.8, 10.6, 12.7),
+    "sSFR": (-16.3, -11.0, -8.3),
+    "radius": (0.1, 0.9, 2.1),
+    "color": (-0.23, 1.0, 1.2),
+}
+#: Table 2 of the study: the central values it quotes for the two bins.
+STUDY_BIN_CENTRES: dict[str, tuple[float, float]] = {
+    "stellar_mass": (9.7, 11.6), "sSFR": (-13.6, -9.6), "radius": (0.5, 1.5), "color": (0.4, 1.1),
+}
+#: Section 5 of the study: range of chi^2 of the predicted spectra (both bins, both stacks).
+STUDY_CHI2_RANGE: dict[str, tuple[float, float]] = {
+    "stellar_mass": (0.18, 8.88), "sSFR": (1.9, 7.6), "radius": (0.06, 13.99), "color": (6.7, 15.9),
+}
+#: Section 5 of the study: the "accuracy" of the predicted spectra it quotes, in per cent.
+STUDY_PK_ACCURACY_PERCENT: dict[str, tuple[float, float]] = {
+    "stellar_mass": (0.05, 7.6), "sSFR": (2.0, 5.1), "radius": (0.12, 11.7), "color": (4.4, 7.3),
+}
+#: Section 4.3 of the study: range of the Eq. 7 residuals per property and bin (low, high bin).
+STUDY_RESIDUAL_RANGE: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "stellar_mass": ((1e-5, 0.12), (1.6e-3, 1.0)),
+    "sSFR": ((5.5e-5, 2.9), (5e-4, 1.0)),
+    "radius": ((2e-8, 0.02), (3e-6, 2.5)),
+    "color": ((0.009, 1.3), (3e-5, 3.3)),
+}

@@ -207,3 +207,31 @@ def load(folder: str | Path) -> TrainingResult:
                           coefficients=pd.read_parquet(folder / "coefficients.parquet"),
                           augmented=pd.read_parquet(folder / "augmented.parquet"),
                           notes=done["notes"], seconds=done["seconds"])
+
+
+def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | None = None) -> pd.DataFrame:
+    """The study's Fig. 10 experiment: a network given the halo *and* the other galaxy properties.
+
+    For each target, a :class:`hgtools.models.KerasRegressor` (the target's
+    architecture, :data:`NN_ARCHITECTURES`) is trained on the training split
+    with the five halo features plus the three other galaxy properties as
+    inputs, stopped early on the validation split, and applied to the test split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The test split's ``ID``, true targets and one ``<target>|galaxy inputs|NN``
+        column per target.
+    """
+    config = TrainingConfig() if config is None else config
+    parts = split(catalogue, config.seed)
+    train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
+    out = test_rows[["ID", *config.targets]].reset_index(drop=True)
+    for target in tqdm(config.targets, desc="networks with galaxy inputs", unit="target"):
+        inputs = [*FEATURES, *(t for t in TARGETS if t != target)]
+        params = {"hidden": NN_ARCHITECTURES[target], **config.grid("NN")[0]}
+        model = models.fit_model(models.make_model("NN", config.seed, **params),
+                                 train_rows[inputs].to_numpy(), train_rows[target].to_numpy(),
+                                 val_rows[inputs].to_numpy(), val_rows[target].to_numpy())
+        out[f"{target}|galaxy inputs|NN"] = model.predict(test_rows[inputs].to_numpy())
+    return out

@@ -36,18 +36,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import evaluation, plots, reference
-from hgtools.catalogue import FEATURES
-from hgtools.pipeline import ensure_catalogue, ensure_models
+from hgtools.pipeline import ensure_catalogue, ensure_joint_table, ensure_models, oracle_of
 
 catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
 display(Markdown(plots.source_banner(meta)))
 result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
 pred = result.predictions
-oracle = None
-if meta["source"] == "mock":
-    from hgtools.sources.mock import catalogue_oracle
-
-    oracle = catalogue_oracle(pred[list(FEATURES)], meta)
+oracle = oracle_of(pred, meta)
 scores = evaluation.score_table(pred)
 
 # %% [markdown]
@@ -94,7 +89,7 @@ fig = plots.joint_relations(pred, meta, reference.JOINT_RELATIONS)
 # Columns "(study)" are the study's published values on TNG300; they are **not** measured here.
 
 # %%
-display(evaluation.joint_table(pred, oracle).round(4))
+display(ensure_joint_table(result, meta).round(4))
 
 # %% [markdown]
 # ## Table B1: MSE and PCC of the stacks

@@ -51,10 +51,17 @@ def test_no_remote_assets_and_labelled_figures(quick_book):
     for page in html.rglob("*.html"):
         text = page.read_text(errors="replace")
         assert not REMOTE.search(text), f"{page} loads a remote script or stylesheet"
-    for stem in ("01_data", "A1_embedded_universe"):
+    figures = {"01_data": 3, "A1_embedded_universe": 3, "03_predictions": 5, "04_feature_importance": 2,
+               "05_clustering": 1, "06_discussion": 1}
+    for stem, count in figures.items():
         text = (html / GENERATED / f"{stem}.html").read_text()
         assert "not IllustrisTNG300 results" in text.replace("**", "")
-        assert len(re.findall(r"<img[^>]+\.png", text)) >= 3, stem
+        assert len(set(re.findall(r"<img[^>]+?([0-9a-f]{20,})\.png", text))) >= count, stem
+    for stem, words in {"04_feature_importance": ("Fig. 7", "Fig. 8", "oracle"),
+                        "05_clustering": ("Table 2", "Fig. 9", "χ²"),
+                        "06_discussion": ("Fig. 10", "study raw", "oracle")}.items():
+        text = (html / GENERATED / f"{stem}.html").read_text()
+        assert all(w in text for w in words), stem
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
 
 
