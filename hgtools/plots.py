@@ -356,7 +356,8 @@ def feature_importances(features: pd.DataFrame, metadata: dict) -> plt.Figure:
                        lw=1.3, label="generator's law (oracle)")
             ax.set_xticks(x, [LABELS[f] for f in FEATURES], fontsize=8)
             ax.set_yscale("symlog", linthresh=1.0)
-            ax.set_ylim(-0.5, 200)
+            low = features.loc[features["target"] == t, "relative %"].min()
+            ax.set_ylim(min(-0.5, 1.5 * low), 200)
             ax.axhline(0, color="0.5", lw=0.6)
             if c == 0:
                 ax.set_ylabel(f"{t}\nimportance [% of M_h]", fontsize=9)
@@ -425,7 +426,8 @@ def power_spectra(spectra: pd.DataFrame, chi2: pd.DataFrame, centres: dict[str, 
         ax.tick_params(labelbottom=False)
         ax.legend(*zip(*lines, strict=True), fontsize=6.5, ncol=2, loc="lower left")
         res.set(xscale="log", yscale="log", xlim=ax.get_xlim())
-        res.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        for axis in (res.xaxis, res.yaxis):
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         res.set_xlabel(r"$k\ [h\,{\rm Mpc}^{-1}]$")
         res.set_ylabel("Eq. 7", fontsize=8)
     return label_figure(fig, metadata)

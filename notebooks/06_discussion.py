@@ -93,11 +93,14 @@ display(table)
 #   a bin, so χ² depends on box size and split size as much as on the predictions; a χ² well above
 #   the 22 bandpowers marks a bin whose predicted population clusters differently — typically a
 #   sparse extreme bin (massive, large or red galaxies), where regression to the mean moves
-#   galaxies across the edge. The list below is computed from this run.
+#   galaxies across the edge. Where the oracle's χ² is as large as the stacks', the mismatch
+#   comes from predicting a conditional mean — a prediction without the intrinsic scatter — and
+#   not from the models: no model of the halo features alone can do better. The list below is
+#   computed from this run.
 
 # %%
 high = chi2[chi2["chi2"] > chi2["bandpowers"]]
-lines = [f"- {prop}, bin {b}, {sample}: χ² = {row['chi2']:.1f} over {row['bandpowers']} bandpowers"
+lines = [f"- {prop}, bin {b}, {sample}: χ² = {row['chi2']:.1f} over {int(row['bandpowers'])} bandpowers"
          for (prop, b, sample), row in high.iterrows()]
 stack_r = scores[scores["model"] == "stack"].set_index(["target", "path"])["PCC"]
 if best is not None:

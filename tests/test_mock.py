@@ -151,6 +151,17 @@ def test_same_seed_same_universe_other_seed_differs():
     assert meta_a["mock_config"]["seed"] == 7 and meta_a["source"] == "mock"
 
 
+def test_law_dependencies_follow_the_law(universe):
+    cat, meta = universe
+    table = mock.law_dependencies(cat.iloc[:3000], meta)
+    used = table > 0
+    # spin enters only the size law; delta_3 only through quenching (not the stellar-mass law)
+    assert used.loc["S_h"].tolist() == [False, False, True, False]
+    assert not used.loc["Delta3_h", "stellar_mass: change per 1 std"]
+    assert used.loc["Delta3_h", "sSFR: change per 1 std"] and used.loc["z_h"].all() and used.loc["M_h"].all()
+    assert table["stellar_mass: change per 1 std"].idxmax() == "M_h"
+
+
 def test_oracle_refuses_non_mock_catalogues(universe):
     cat, _ = universe
     with pytest.raises(ValueError, match="only for catalogues of the embedded"):
