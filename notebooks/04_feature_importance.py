@@ -36,7 +36,6 @@ bench_dir = "../bench/results"
 timings_path = ""
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import importance, plots
