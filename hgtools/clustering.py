@@ -212,24 +212,25 @@ def bin_table(samples: dict[str, pd.DataFrame], edges: dict[str, tuple[float, ..
     Returns
     -------
     pandas.DataFrame
-        One row per property and bin: the edges, the study's central value (the
-        midpoint of the edges) beside the value the study quotes, and per sample the count and the median of the
-        galaxies in the bin; a last column counts the galaxies outside all bins.
+        One row per property and bin: the edges, their midpoint (the study's
+        definition of a bin's centre) beside the value the study quotes, and per
+        sample the count and the median of the galaxies in the bin; a last
+        column counts the galaxies outside all bins.
     """
     rows = []
     for prop, e in edges.items():
+        labels = {name: bin_of(table[prop].to_numpy(), e) for name, table in samples.items()}
         for b in range(len(e) - 1):
             row = {"property": prop, "bin": b + 1, "edges": f"[{e[b]:g}, {e[b + 1]:g}]",
                    "centre (edge midpoint)": round((e[b] + e[b + 1]) / 2, 3),
                    "centre (study)": STUDY_BIN_CENTRES[prop][b] if prop in STUDY_BIN_CENTRES else np.nan}
             for name, table in samples.items():
-                values = table[prop].to_numpy()
-                inside = bin_of(values, e) == b
+                values, inside = table[prop].to_numpy(), labels[name] == b
                 row[f"N {name}"] = int(inside.sum())
                 row[f"median {name}"] = float(np.median(values[inside])) if inside.any() else np.nan
             rows.append(row)
-        for name, table in samples.items():
-            rows[-1][f"outside {name}"] = int((bin_of(table[prop].to_numpy(), e) < 0).sum())
+        for name in samples:
+            rows[-1][f"outside {name}"] = int((labels[name] < 0).sum())
     return pd.DataFrame(rows).set_index(["property", "bin"])
 
 

@@ -162,10 +162,12 @@ def ensure_spectra(result, metadata: dict, *, quick: bool = False) -> pd.DataFra
     from hgtools import clustering, evaluation
 
     n_mesh = 128 if quick else 256
-    samples = evaluation.clustering_samples(result.predictions, oracle_of(result.predictions, metadata))
-    return ensure_table(result.folder / f"spectra-{n_mesh}-{source_hash(clustering)}.parquet",
-                        lambda: clustering.split_spectra(samples, float(metadata["box_size"]), n_mesh=n_mesh,
-                                                         skip_empty=True))
+
+    def compute():
+        samples = evaluation.clustering_samples(result.predictions, oracle_of(result.predictions, metadata))
+        return clustering.split_spectra(samples, float(metadata["box_size"]), n_mesh=n_mesh, skip_empty=True)
+
+    return ensure_table(result.folder / f"spectra-{n_mesh}-{source_hash(clustering)}.parquet", compute)
 
 
 def oracle_of(table: pd.DataFrame, metadata: dict) -> pd.DataFrame | None:

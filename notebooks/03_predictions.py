@@ -58,7 +58,7 @@ fig = plots.prediction_histograms(pred, meta)
 # ## Correlation between true and predicted values (Fig. 3)
 
 # %%
-oracle_pcc = None if oracle is None else {t: float(pred[t].corr(oracle[t])) for t in reference.STUDY_STACKED_PCC}
+oracle_pcc = None if oracle is None else evaluation.oracle_scores(pred, oracle)["PCC"].to_dict()
 fig = plots.scores_by_model(scores, "PCC", meta, oracle_pcc, ylabel="Pearson r (test set)")
 
 # %% [markdown]

@@ -52,12 +52,11 @@ oracle = oracle_of(pred, meta)
 
 # %%
 informed = ensure_galaxy_inputs(catalogue, result, seed=seed, quick=quick)
-halo_only = scores[(scores["model"] == "stack") & (scores["path"] == "raw")].set_index("target")["PCC"]
-fig = plots.galaxy_inputs(informed, meta, halo_only.to_dict())
+raw_stack = scores[(scores["model"] == "stack") & (scores["path"] == "raw")].set_index("target")
+fig = plots.galaxy_inputs(informed, meta, raw_stack["PCC"].to_dict())
 informed_scores = evaluation.score_table(informed, paths=("galaxy inputs",), models=("NN",)).set_index("target")
 display(pd.concat({"halo + galaxy inputs (NN)": informed_scores[["MSE", "PCC"]],
-                   "halo inputs (raw stack)": scores[(scores["model"] == "stack") & (scores["path"] == "raw")]
-                   .set_index("target")[["MSE", "PCC"]]}, axis=1).round(3))
+                   "halo inputs (raw stack)": raw_stack[["MSE", "PCC"]]}, axis=1).round(3))
 
 # %% [markdown]
 # ## This run against the study
@@ -102,9 +101,8 @@ display(table)
 high = chi2[chi2["chi2"] > chi2["bandpowers"]]
 lines = [f"- {prop}, bin {b}, {sample}: χ² = {row['chi2']:.1f} over {int(row['bandpowers'])} bandpowers"
          for (prop, b, sample), row in high.iterrows()]
-stack_r = scores[scores["model"] == "stack"].set_index(["target", "path"])["PCC"]
 if best is not None:
-    gap = {t: best.loc[t, "PCC"] - stack_r[(t, "raw")] for t in best.index}
+    gap = {t: best.loc[t, "PCC"] - raw_stack.loc[t, "PCC"] for t in best.index}
     lines.insert(0, "Gap between the oracle's r and the raw stack's: "
                  + ", ".join(f"{t} {g:+.3f}" for t, g in gap.items()) + ".\n")
 display(Markdown("\n".join(lines) if lines else "Every predicted spectrum has χ² below its number of bandpowers."))
