@@ -139,7 +139,8 @@ else:
 # ```
 #
 # It reads the chunked group catalogues (`groups_099/fof_subhalo_tab_099.N.hdf5`), the SubLink
-# merger trees (`trees/SubLink/tree_extended.N.hdf5`) and the offsets file
+# merger trees (`../postprocessing/trees/SubLink/tree_extended.N.hdf5`, or wherever the official
+# reader finds them) and the offsets file
 # (`../postprocessing/offsets/offsets_099.hdf5`) with the official `illustris_python` reader.
 # For every central galaxy (the first subhalo of a FoF group, with `SubhaloFlag` = 1):
 #

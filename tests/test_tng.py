@@ -43,6 +43,43 @@ def kept_truth(mini):
 
 # -- the layout is TNG's: the official reader loads it ----------------------------
 
+@pytest.mark.parametrize("trees", list(tng_mini.TREE_LAYOUTS))
+def test_every_layout_the_official_reader_accepts(tmp_path, trees):
+    from illustris_python import groupcat, sublink
+
+    run = tng_mini.write_mini_run(tmp_path / "run", n_random=8, seed=3, trees=trees)
+    expected = tng_mini.TREE_LAYOUTS[trees] / "SubLink" / "tree_extended.0.hdf5"
+    layout = tng.locate(run.base_path, 99)
+    assert layout.tree_files[0].resolve() == (tmp_path / "run" / expected).resolve()
+    central = int(kept_truth(run).index[0])
+    base = str(run.base_path)
+    mpb = sublink.loadTree(base, 99, central, fields=["SnapNum", "SubhaloMass"], onlyMPB=True)
+    assert Path(groupcat.gcPath(base, 99)).resolve() == layout.group_files[0].resolve()
+    _, _, snaps, _ = tng.main_branches(layout, np.array([central]))
+    np.testing.assert_array_equal(mpb["SnapNum"], snaps)
+    cat, _ = tng.tng_catalogue(run.base_path, 99, verbose=False)
+    assert sorted(cat["ID"]) == sorted(kept_truth(run).index)
+
+
+def test_missing_trees_name_every_place_tried(tmp_path):
+    run = tng_mini.write_mini_run(tmp_path / "run", n_random=4, seed=1)
+    shutil.rmtree(tmp_path / "run" / "postprocessing" / "trees")
+    with pytest.raises(tng.TNGError) as err:
+        tng.locate(run.base_path, 99)
+    for relative in ("output/trees/SubLink", "postprocessing/trees/SubLink", "output/postprocessing/trees/SubLink"):
+        assert relative.split("/")[-2] in str(err.value)
+    assert str(err.value).count("SubLink") >= 3
+
+
+def test_a_truncated_chunk_is_named(tmp_path):
+    run = tng_mini.write_mini_run(tmp_path / "run", n_random=30, seed=1)
+    chunk = tng.group_file(run.base_path, 99, 1)
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(tng.TNGError, match=str(chunk.name)):
+        tng.tng_catalogue(run.base_path, 99, verbose=False)
+
+
 def test_illustris_python_reads_the_fixtures(mini):
     from illustris_python import groupcat, snapshot, sublink
 

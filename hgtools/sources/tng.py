@@ -72,13 +72,50 @@ class TNGLayout:
     tree_files: tuple[Path, ...]
 
 
+#: Where SubLink trees may lie, relative to the run's ``output`` folder, in the order the official
+#: reader (``illustris_python.sublink.treePath``) tries them: TNG's data release keeps them in
+#: ``../postprocessing/trees/SubLink/``.
+TREE_FOLDERS = (Path("trees"), Path("..") / "postprocessing" / "trees", Path("postprocessing") / "trees")
+
+
 def group_file(base_path: Path, snapshot: int, chunk: int) -> Path:
     """Path of one group-catalogue chunk."""
     return Path(base_path) / f"groups_{snapshot:03d}" / f"fof_subhalo_tab_{snapshot:03d}.{chunk}.hdf5"
 
 
+def offsets_file(base_path: Path, snapshot: int) -> Path:
+    """The offsets file where ``illustris_python.groupcat.offsetPath`` looks for it."""
+    return Path(base_path).parent / "postprocessing" / "offsets" / f"offsets_{snapshot:03d}.hdf5"
+
+
+def tree_files(base_path: Path, tree_name: str = "SubLink") -> tuple[Path, ...]:
+    """The chunks ``tree_extended.N.hdf5`` of a run's SubLink trees, found as the official reader finds them.
+
+    Raises
+    ------
+    TNGError
+        If no folder of :data:`TREE_FOLDERS` holds ``tree_extended.0.hdf5`` (every place tried is named).
+    """
+    tried = []
+    for relative in TREE_FOLDERS:
+        folder = Path(base_path) / relative / tree_name
+        tried.append(folder)
+        files = []
+        while (folder / f"tree_extended.{len(files)}.hdf5").exists():
+            files.append(folder / f"tree_extended.{len(files)}.hdf5")
+        if files:
+            return tuple(files)
+    raise TNGError(f"no {tree_name} trees: tree_extended.0.hdf5 is in none of "
+                   + ", ".join(str(f) for f in tried))
+
+
 def locate(base_path: str | Path, snapshot: int = 99, offsets_path: str | Path | None = None) -> TNGLayout:
-    """Find and check the files of a TNG run; raise :class:`TNGError` naming what is missing."""
+    """Find and check the files of a TNG run; raise :class:`TNGError` naming what is missing.
+
+    Trees are found wherever ``illustris_python`` finds them (any folder of
+    :data:`TREE_FOLDERS`); the offsets file where it looks (beside the output
+    folder), or at ``offsets_path``.
+    """
     base = Path(base_path)
     if not base.is_dir():
         raise TNGError(f"TNG base path {base} is not a folder")
@@ -86,7 +123,7 @@ def locate(base_path: str | Path, snapshot: int = 99, offsets_path: str | Path |
     if not first.exists():
         raise TNGError(f"{base} is not a TNG run output: {first} not found "
                        f"(expected groups_{snapshot:03d}/fof_subhalo_tab_{snapshot:03d}.N.hdf5)")
-    with h5py.File(first, "r") as f:
+    with _open_hdf5(first) as f:
         if "Header" not in f or "NumFiles" not in f["Header"].attrs:
             raise TNGError(f"{first}: no Header/NumFiles attribute")
         n_files = int(f["Header"].attrs["NumFiles"])
@@ -94,17 +131,18 @@ def locate(base_path: str | Path, snapshot: int = 99, offsets_path: str | Path |
     missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise TNGError(f"missing group-catalogue chunk(s) (Header NumFiles = {n_files}): {', '.join(missing)}")
-    offsets = (Path(offsets_path) if offsets_path
-               else base.parent / "postprocessing" / "offsets" / f"offsets_{snapshot:03d}.hdf5")
+    offsets = Path(offsets_path) if offsets_path else offsets_file(base, snapshot)
     if not offsets.exists():
         raise TNGError(f"offsets file not found: {offsets} (pass its path with --offsets)")
-    tree_dir = base / "trees" / "SubLink"
-    trees = []
-    while (tree_dir / f"tree_extended.{len(trees)}.hdf5").exists():
-        trees.append(tree_dir / f"tree_extended.{len(trees)}.hdf5")
-    if not trees:
-        raise TNGError(f"no SubLink trees: {tree_dir / 'tree_extended.0.hdf5'} not found")
-    return TNGLayout(base, snapshot, files, offsets, tuple(trees))
+    return TNGLayout(base, snapshot, files, offsets, tree_files(base))
+
+
+def _open_hdf5(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading; a damaged or truncated file raises :class:`TNGError` naming it."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise TNGError(f"{path}: cannot be read as HDF5 (damaged or truncated?): {err}") from None
 
 
 def read_chunk_header(path: Path, group_fields=GROUP_FIELDS, subhalo_fields=SUBHALO_FIELDS) -> dict:
@@ -113,7 +151,7 @@ def read_chunk_header(path: Path, group_fields=GROUP_FIELDS, subhalo_fields=SUBH
     Raises :class:`TNGError` on a missing header attribute, a missing field, or
     a field whose length differs from the chunk's count.
     """
-    with h5py.File(path, "r") as f:
+    with _open_hdf5(path) as f:
         attrs = dict(f["Header"].attrs) if "Header" in f else {}
         missing = [a for a in HEADER_ATTRS if a not in attrs]
         if missing:
@@ -128,6 +166,11 @@ def read_chunk_header(path: Path, group_fields=GROUP_FIELDS, subhalo_fields=SUBH
                 if f[group][field].shape[0] != n_here:
                     raise TNGError(f"{path}: {group}/{field} has {f[group][field].shape[0]} rows "
                                    f"but Header {kind}_ThisFile = {n_here}")
+                try:  # the last row lies nearest the end of the file: a truncated chunk fails here
+                    f[group][field][-1]
+                except OSError as err:
+                    raise TNGError(f"{path}: {group}/{field} cannot be read (damaged or truncated "
+                                   f"file?): {err}") from None
     return attrs
 
 
@@ -155,7 +198,7 @@ def snapshot_redshifts(base_path: Path, snapshots: np.ndarray,
     for snap in sorted({int(s) for s in snapshots}):
         path = group_file(base_path, snap, 0)
         if path.exists():
-            with h5py.File(path, "r") as f:
+            with _open_hdf5(path) as f:
                 if "Redshift" in f["Header"].attrs:
                     out[snap] = float(f["Header"].attrs["Redshift"])
                     continue
@@ -193,7 +236,7 @@ def main_branches(layout: TNGLayout, subhalo_ids: np.ndarray, mass_field: str = 
     snaps, masses : numpy.ndarray
         Flat SnapNum and ``mass_field`` of all branches, root first.
     """
-    with h5py.File(layout.offsets_path, "r") as f:
+    with _open_hdf5(layout.offsets_path) as f:
         for name in ("Subhalo/SubLink/RowNum", "Subhalo/SubLink/SubhaloID"):
             if name not in f:
                 raise TNGError(f"{layout.offsets_path}: dataset {name} is missing")
@@ -201,7 +244,7 @@ def main_branches(layout: TNGLayout, subhalo_ids: np.ndarray, mass_field: str = 
         tree_ids = f["Subhalo/SubLink/SubhaloID"][:][subhalo_ids]
     file_rows = []
     for path in layout.tree_files:
-        with h5py.File(path, "r") as f:
+        with _open_hdf5(path) as f:
             for name in ("SubhaloID", "MainLeafProgenitorID", "SnapNum", mass_field):
                 if name not in f:
                     raise TNGError(f"{path}: dataset {name} is missing")
@@ -219,7 +262,7 @@ def main_branches(layout: TNGLayout, subhalo_ids: np.ndarray, mass_field: str = 
         if mine.size == 0:
             continue
         local = row_num[mine] - file_start[i]
-        with h5py.File(path, "r") as f:
+        with _open_hdf5(path) as f:
             ids = _gather(f["SubhaloID"], local, block)
             leaf = _gather(f["MainLeafProgenitorID"], local, block)
         if not np.array_equal(ids, tree_ids[mine]):
@@ -238,7 +281,7 @@ def main_branches(layout: TNGLayout, subhalo_ids: np.ndarray, mass_field: str = 
             continue
         local_rows = np.repeat(row_num[mine] - file_start[i], lengths[mine]) + _ranges(lengths[mine])
         dest = np.repeat(starts[mine], lengths[mine]) + _ranges(lengths[mine])
-        with h5py.File(path, "r") as f:
+        with _open_hdf5(path) as f:
             snaps[dest] = _gather(f["SnapNum"], local_rows, block)
             masses[dest] = _gather(f[mass_field], local_rows, block)
     return starts, lengths, snaps, masses
@@ -379,8 +422,11 @@ def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: st
     layout = locate(base_path, snapshot, offsets_path)
     header = check_group_catalogue(layout)
     base = str(layout.base_path)
-    groups = groupcat.loadHalos(base, snapshot, fields=list(GROUP_FIELDS))
-    subs = groupcat.loadSubhalos(base, snapshot, fields=list(SUBHALO_FIELDS))
+    try:
+        groups = groupcat.loadHalos(base, snapshot, fields=list(GROUP_FIELDS))
+        subs = groupcat.loadSubhalos(base, snapshot, fields=list(SUBHALO_FIELDS))
+    except OSError as err:
+        raise TNGError(f"the group catalogue in {layout.group_files[0].parent} cannot be read: {err}") from None
     box = float(header["BoxSize"]) / 1000.0  # Mpc/h
     a = float(header["Time"])
     timings["read group catalogue"] = time.perf_counter() - t0

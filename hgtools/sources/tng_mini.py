@@ -4,7 +4,7 @@
 
     ROOT/output/groups_099/fof_subhalo_tab_099.N.hdf5   group catalogue chunks
     ROOT/output/groups_SSS/fof_subhalo_tab_SSS.0.hdf5   headers of earlier snapshots
-    ROOT/output/trees/SubLink/tree_extended.N.hdf5      SubLink trees (depth-first)
+    ROOT/postprocessing/trees/SubLink/tree_extended.N.hdf5  SubLink trees (depth-first)
     ROOT/output/snapdir_099/snap_099.N.hdf5             dark-matter particles (optional)
     ROOT/postprocessing/offsets/offsets_099.hdf5        chunk, tree and particle offsets
 
@@ -36,6 +36,10 @@ SNAPSHOT_REDSHIFTS: dict[int, float] = {
     40: 1.5, 33: 2.0, 25: 3.0, 21: 4.0, 17: 5.0, 13: 6.0, 11: 7.0, 8: 8.0,
 }
 TREE_ID_OFFSET = 10**12  # SubhaloIDs in the trees are not row numbers
+
+#: Where :func:`write_mini_run` puts the SubLink trees, relative to the run folder.
+TREE_LAYOUTS = {"postprocessing": Path("postprocessing/trees"), "output": Path("output/trees"),
+                "output/postprocessing": Path("output/postprocessing/trees")}
 
 #: Why a group is not in the catalogue, in the order the builder applies the steps.
 STEPS = ("no central subhalo", "central flagged", "no stars or no M_200c",
@@ -116,7 +120,7 @@ def _branch_masses(m0: float, group: dict, redshifts: np.ndarray) -> np.ndarray:
 
 def write_mini_run(root: str | Path, n_random: int = 30, seed: int = 0, n_chunks: int = 3,
                    n_tree_chunks: int = 2, box_size: float = 20.0, snapshot: int = 99,
-                   particles_per_halo: int = 0) -> MiniRun:
+                   particles_per_halo: int = 0, trees: str = "postprocessing") -> MiniRun:
     """Write a miniature TNG run under ``root`` and return its expected answers.
 
     Parameters
@@ -133,7 +137,14 @@ def write_mini_run(root: str | Path, n_random: int = 30, seed: int = 0, n_chunks
         Periodic box side [Mpc/h].
     particles_per_halo : int
         If > 0, write dark-matter particles drawn from each group's NFW profile.
+    trees : {"postprocessing", "output", "output/postprocessing"}
+        Where the SubLink trees go: ``ROOT/postprocessing/trees/SubLink/`` (TNG's
+        data release), ``ROOT/output/trees/SubLink/`` or
+        ``ROOT/output/postprocessing/trees/SubLink/`` — the three places the
+        official reader looks.
     """
+    if trees not in TREE_LAYOUTS:
+        raise ValueError(f"trees must be one of {', '.join(TREE_LAYOUTS)}, got {trees!r}")
     rng = np.random.default_rng(seed)
     root = Path(root)
     base = root / "output"
@@ -306,7 +317,7 @@ def write_mini_run(root: str | Path, n_random: int = 30, seed: int = 0, n_chunks
     # split between tree files at tree boundaries only
     cut_trees = np.array_split(np.array(tree_starts), n_tree_chunks)
     bounds = [int(c[0]) for c in cut_trees if c.size] + [tree_rows]
-    tdir = base / "trees" / "SubLink"
+    tdir = root / TREE_LAYOUTS[trees] / "SubLink"
     tdir.mkdir(parents=True, exist_ok=True)
     dtypes = {"SnapNum": np.int16, "SubhaloMass": np.float32, "SubfindID": np.int32}
     for c in range(len(bounds) - 1):
