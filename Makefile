@@ -1,13 +1,14 @@
 # hgtools — two commands on a fresh machine:
 #   make book   install (.venv, Python 3.11), build the catalogue, execute the notebooks, render _build/html
 #   make test   install, then run the test suite (CI=true also builds the quick book)
-# Options: SEED=0  BOX=205 (mock box side, Mpc/h)
+# Options: SEED=0  BOX=<mock box side in Mpc/h> (default: hgtools.config, TNG300's box)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 SEED   ?= 0
-BOX    ?= 205
+BOX    ?=
+RUN     = --seed $(SEED) $(if $(BOX),--box-size $(BOX))
 
 .PHONY: book quick-book test install browser catalogue bench clean
 
@@ -23,13 +24,13 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 book: install
-	$(BIN)/hgtools book --seed $(SEED) --box-size $(BOX)
+	$(BIN)/hgtools book $(RUN)
 
 quick-book: install
 	$(BIN)/hgtools book --quick --seed $(SEED)
 
 catalogue: install
-	$(BIN)/hgtools catalogue --source mock --seed $(SEED) --box-size $(BOX) --out data/catalogue.parquet
+	$(BIN)/hgtools catalogue --source mock $(RUN)
 
 # Debian's chromium renders the book in the browser test; installed when we may, else the test is skipped.
 browser:

@@ -1,7 +1,7 @@
 """Benchmark: time of the full-size book build (what `make book` runs after installation).
 
 The catalogue and the models are made anew in a scratch folder, so that the
-time includes every stage.  Usage: python bench/book.py [--box-size 205] [--keep DIR]
+time includes every stage.  Usage: python bench/book.py [--box-size L] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -14,25 +14,26 @@ from pathlib import Path
 
 from _record import record
 
-from hgtools.book import GENERATED, BookConfig, build
+from hgtools.book import GENERATED, TIMINGS_FILE, build
+from hgtools.config import TNG300_BOX_SIZE, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--box-size", type=float, default=205.0)
+    ap.add_argument("--box-size", type=float, default=TNG300_BOX_SIZE)
     ap.add_argument("--keep", metavar="DIR", help="build in DIR (must not exist) and keep it, to read the book")
     args = ap.parse_args()
     if args.keep:
         Path(args.keep).mkdir(parents=True)
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or scratch
-        config = BookConfig(box_size=args.box_size, catalogue_path=str(Path(tmp) / "catalogue.parquet"))
+        config = RunConfig(box_size=args.box_size, data_dir=str(Path(tmp) / "data"))
         t0 = time.perf_counter()
         build(ROOT, Path(tmp), config)
         total = time.perf_counter() - t0
-        stages = json.loads((Path(tmp) / "_build" / "source" / GENERATED / "timings.json").read_text())
+        stages = json.loads((Path(tmp) / "_build" / "source" / GENERATED / TIMINGS_FILE).read_text())
     rows = [{"stage": stage, "seconds": seconds} for stage, seconds in stages.items()]
     rows.append({"stage": "render HTML (Jupyter Book)", "seconds": round(total - sum(stages.values()), 2)})
     rows.append({"stage": "total", "seconds": round(total, 2)})

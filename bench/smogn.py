@@ -21,6 +21,7 @@ from _record import record
 
 from hgtools.catalogue import FEATURES, split
 from hgtools.pipeline import ensure_catalogue
+from hgtools.config import RunConfig
 from hgtools.smogn import STUDY_SETTINGS, smoter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 30000])
     ap.add_argument("--limit", type=float, default=1800.0, help="seconds allowed per smogn run")
     args = ap.parse_args()
-    catalogue, _ = ensure_catalogue(ROOT / "data" / "catalogue.parquet", "mock", seed=0, box_size=205.0)
+    catalogue = ensure_catalogue(RunConfig(), root=ROOT).table  # the book's default catalogue
     train = catalogue.iloc[split(catalogue, 0).train]
     rows = []
     for target in ("stellar_mass", "sSFR"):

@@ -16,31 +16,13 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from hgtools.config import RunConfig
+
 GENERATED = "book/generated"
-#: Box side [Mpc/h] of the quick configuration (CI, tests).
-QUICK_BOX_SIZE = 64.0
-
-
-@dataclass(frozen=True)
-class BookConfig:
-    """What a build runs on: plain data, passed to every notebook as papermill parameters."""
-
-    seed: int = 0
-    box_size: float = 205.0
-    quick: bool = False
-    catalogue_path: str = "data/catalogue.parquet"
-    source: str = "mock"
-
-    @classmethod
-    def quick_config(cls, seed: int = 0) -> BookConfig:
-        """The small, fast configuration used by CI."""
-        return cls(seed=seed, box_size=QUICK_BOX_SIZE, quick=True,
-                   catalogue_path="data/catalogue-quick.parquet")
 
 
 def notebook_order(root: Path) -> list[str]:
@@ -67,7 +49,11 @@ def notebook_order(root: Path) -> list[str]:
 
 
 def stage_sources(root: Path, staging: Path) -> None:
-    """Copy the book's configuration and prose pages into a fresh staging folder."""
+    """Copy the book's configuration and prose pages into a fresh staging folder.
+
+    The introduction gets the map of every figure and table (from
+    :data:`hgtools.artefacts.ARTEFACTS`), each linked to its label on its page.
+    """
     if staging.exists():
         shutil.rmtree(staging)
     (staging / GENERATED).mkdir(parents=True)
@@ -75,6 +61,23 @@ def stage_sources(root: Path, staging: Path) -> None:
         shutil.copy2(root / name, staging / name)
     shutil.copytree(root / "book", staging / "book", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("generated"))
+    intro = staging / "book" / "intro.md"
+    if intro.exists():
+        intro.write_text(intro.read_text() + "\n" + artefact_map())
+
+
+def artefact_map() -> str:
+    """The introduction's map: every figure and table of the book, linked to where it is shown."""
+    from hgtools.artefacts import ARTEFACTS
+
+    lines = ["## Map of the figures and tables", "",
+             "Each entry links to where the book shows it; the reproducibility page lists the code and "
+             "data each one is computed from.", "",
+             "| | what | page |", "|---|---|---|"]
+    for a in ARTEFACTS:
+        lines.append(f"| {{ref}}`{a.number} <{a.label}>` | {a.caption}{'' if a.study else ' (this book)'} "
+                     f"| {{doc}}`{GENERATED.split('/', 1)[1]}/{a.chapter}` |")
+    return "\n".join(lines) + "\n"
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str = "python3") -> float:
@@ -91,9 +94,10 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     jupytext.write(notebook, target, fmt="ipynb")
     t0 = time.perf_counter()
-    with _kernel_environment():
+    with _kernel_environment():  # progress bars and log lines (stderr) stream to the terminal
         papermill.execute_notebook(str(target), str(target), parameters=parameters,
-                                   kernel_name=kernel, cwd=str(target.parent), progress_bar=False)
+                                   kernel_name=kernel, cwd=str(target.parent), progress_bar=False,
+                                   stderr_file=sys.stderr)
     seconds = time.perf_counter() - t0
     executed = nbformat.read(target, as_version=4)
     for cell in executed.cells:  # the values this build used stay one click away
@@ -103,7 +107,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
     return seconds
 
 
-def build(root: Path | str = ".", out: Path | str | None = None, config: BookConfig | None = None,
+def build(root: Path | str = ".", out: Path | str | None = None, config: RunConfig | None = None,
           notebooks: list[str] | None = None) -> Path:
     """Build the whole book; return the folder holding ``index.html``.
 
@@ -113,8 +117,8 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: BookCon
         Repository root (holds ``_config.yml``, ``_toc.yml``, ``book/``, ``notebooks/``).
     out : path, optional
         Where ``_build/`` goes (default: ``root``).
-    config : BookConfig, optional
-        Seed, box size, quick mode, catalogue path (relative to ``root``).
+    config : RunConfig, optional
+        The run (default :class:`RunConfig`); relative folders are taken from ``root``.
     notebooks : list of str, optional
         Only execute these notebook stems (default: all in ``_toc.yml``).
 
@@ -127,17 +131,14 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: BookCon
 
     root = Path(root).resolve()
     out = root if out is None else Path(out).resolve()
-    config = BookConfig() if config is None else config
+    config = (RunConfig() if config is None else config).resolve(root)
     staging = out / "_build" / "source"
     stage_sources(root, staging)
 
     t_start = time.perf_counter()
-    catalogue = (root / config.catalogue_path).resolve()
-    ensure_catalogue(catalogue, config.source, seed=config.seed, box_size=config.box_size)
+    ensure_catalogue(config)  # before any notebook: a wrong catalogue file stops the build here
     timings = {"catalogue": round(time.perf_counter() - t_start, 2)}
-    parameters = {**asdict(config), "catalogue_path": str(catalogue),
-                  "bench_dir": str(root / "bench" / "results"),
-                  "timings_path": str(staging / GENERATED / "timings.json")}
+    parameters = {"config": config.to_dict()}
     stems = notebook_order(root) if notebooks is None else notebooks
     progress = tqdm(stems, desc="executing notebooks", unit="notebook")
     for stem in progress:
@@ -181,5 +182,11 @@ def _kernel_environment():
                 os.environ[key] = value
 
 
+#: The file, beside the executed notebooks, where a build records how long each stage took.
+TIMINGS_FILE = "timings.json"
+
+
 def _write_timings(staging: Path, timings: dict) -> None:
-    (staging / GENERATED / "timings.json").write_text(json.dumps(timings, indent=1))
+    from hgtools.io import write_text
+
+    write_text(staging / GENERATED / TIMINGS_FILE, json.dumps(timings, indent=1))

@@ -9,9 +9,9 @@ standardisation, and atomic parquet I/O with metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,30 @@ FEATURES: tuple[str, ...] = ("M_h", "C_h", "S_h", "z_h", "Delta3_h")
 TARGETS: tuple[str, ...] = ("stellar_mass", "sSFR", "radius", "color")
 HALO_POSITION: tuple[str, ...] = ("X_h", "Y_h", "Z_h")
 GALAXY_POSITION: tuple[str, ...] = ("x_g", "y_g", "z_g")
+
+#: The "path" of Fig. 10's networks, which see the halo and the other galaxy properties.
+GALAXY_INPUTS = "galaxy inputs"
+#: Separator of the parts of a prediction column's name.
+PREDICTION_SEPARATOR = "|"
+
+
+def prediction_column(target: str, path: str, model: str) -> str:
+    """The name of the column holding ``model``'s prediction of ``target`` on a training ``path``.
+
+    One vocabulary for training, evaluation, importance, figures and ``hgtools predict``:
+    ``prediction_column("radius", "smogn", "stack") == "radius|smogn|stack"``.
+    """
+    parts = (target, path, model)
+    if any(not part or PREDICTION_SEPARATOR in part for part in parts):
+        raise ValueError(f"target, path and model must be non-empty names without {PREDICTION_SEPARATOR!r}: {parts}")
+    return PREDICTION_SEPARATOR.join(parts)
+
+
+def parse_prediction_column(name: str) -> tuple[str, str, str] | None:
+    """(target, path, model) of a prediction column's name; None for any other column."""
+    parts = name.split(PREDICTION_SEPARATOR)
+    return tuple(parts) if len(parts) == 3 and all(parts) else None
+
 
 _COLUMNS = [
     Column("ID", "", "galaxy identifier (unique)", "int", 0),
@@ -336,30 +360,55 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def write_catalogue(table: pd.DataFrame, path: str | os.PathLike, metadata: dict) -> Path:
-    """Write a catalogue and its metadata to parquet, atomically.
+def write_catalogue(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *,
+                    overwrite: bool = False) -> Path:
+    """Write a valid catalogue and its metadata to parquet, atomically (:func:`hgtools.io.atomic_write`).
 
-    The file is written to a temporary name in the same folder and renamed into
-    place, so a failed write never leaves a half-written catalogue.
+    The table is validated first (what :func:`read_catalogue` would refuse is
+    never written), so a file that exists is always readable.
+
+    Raises
+    ------
+    CatalogueError
+        If the table is not a valid catalogue (or the metadata names no source).
+    hgtools.io.OutputExistsError
+        If ``path`` exists and ``overwrite`` is false.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from hgtools.io import atomic_write
+
+    if "source" not in metadata:
+        raise CatalogueError("catalogue metadata must name its 'source'")
+    validate(table, box_size=metadata.get("box_size"))
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     schema_meta = dict(arrow.schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=_json_default).encode()
     arrow = arrow.replace_schema_metadata(schema_meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         pq.write_table(arrow, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
+
+
+def write_table(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *, overwrite: bool = False,
+                inputs=()) -> Path:
+    """Write any table (e.g. predictions) with hgtools metadata to parquet, atomically.
+
+    Unlike :func:`write_catalogue` the table need not hold every catalogue
+    column; ``path`` may never be one of ``inputs``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hgtools.io import atomic_write
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    schema_meta = dict(arrow.schema.metadata or {})
+    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=_json_default).encode()
+    with atomic_write(path, overwrite=overwrite, inputs=inputs) as tmp:
+        pq.write_table(arrow.replace_schema_metadata(schema_meta), tmp)
+    return Path(path)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -369,10 +418,19 @@ def read_metadata(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"catalogue file not found: {path}")
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError) as err:  # pyarrow.ArrowInvalid is a ValueError
+        raise CatalogueError(f"{path} is not a readable parquet file: {err}") from None
     if METADATA_KEY not in meta:
         raise CatalogueError(f"{path} has no hgtools metadata: not a catalogue written by hgtools")
-    return json.loads(meta[METADATA_KEY])
+    try:
+        data = json.loads(meta[METADATA_KEY])
+    except ValueError as err:
+        raise CatalogueError(f"{path}: its hgtools metadata is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path}: its hgtools metadata is not a mapping")
+    return data
 
 
 def read_catalogue(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
@@ -384,8 +442,88 @@ def read_catalogue(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """
     metadata = read_metadata(path)
     table = pd.read_parquet(path)
-    validate(table, box_size=metadata.get("box_size"))
+    try:
+        validate(table, box_size=metadata.get("box_size"))
+    except CatalogueError as err:
+        raise CatalogueError(f"{path}: {err}") from None
     return table, metadata
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A validated catalogue: the table, its metadata and what its source offers.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per central galaxy (:data:`SCHEMA`).
+    meta : dict
+        At least ``source`` (a registered source), ``box_size`` [Mpc/h] and ``seed``.
+    path : pathlib.Path, optional
+        The file it was read from or written to.
+    """
+
+    table: pd.DataFrame
+    meta: dict
+    path: Path | None = None
+
+    def __post_init__(self):
+        from hgtools.sources import get_source
+
+        for key in ("source", "box_size", "seed"):
+            if key not in self.meta:
+                raise CatalogueError(f"catalogue metadata lacks {key!r}" + (f" ({self.path})" if self.path else ""))
+        get_source(self.meta["source"])
+
+    @property
+    def source(self):
+        """The :class:`hgtools.sources.Source` the catalogue comes from."""
+        from hgtools.sources import get_source
+
+        return get_source(self.meta["source"])
+
+    @property
+    def box_size(self) -> float:
+        """Side of the periodic box [Mpc/h]."""
+        return float(self.meta["box_size"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.meta["seed"])
+
+    @property
+    def has_oracle(self) -> bool:
+        return self.source.has_oracle
+
+    def oracle(self, rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
+        """The source's exact conditional means for ``rows`` (default: the whole table); None without one."""
+        return self.source.oracle(self.table if rows is None else rows, self.meta)
+
+    def label(self) -> str:
+        """The line that names the data on every figure."""
+        return self.source.label(self.meta)
+
+    def identity(self) -> dict:
+        """What decides this catalogue's content: the metadata that made it and a digest of the table."""
+        keys = ("source", "seed", "box_size", "cuts", "mock_config", "base_path", "snapshot", "zero_sfr_recipe",
+                "concentration")
+        digest = pd.util.hash_pandas_object(self.table, index=False).to_numpy()
+        return {**{k: self.meta[k] for k in keys if k in self.meta},
+                "rows": len(self.table), "sha256": hashlib.sha256(digest.tobytes()).hexdigest()[:16]}
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Catalogue:
+        """Read and validate a catalogue file."""
+        table, meta = read_catalogue(path)
+        return cls(table, meta, Path(path))
+
+    def write(self, path: str | os.PathLike, *, overwrite: bool = False) -> Catalogue:
+        """Write the catalogue (atomically; see :func:`write_catalogue`); return it with its path."""
+        write_catalogue(self.table, path, self.meta, overwrite=overwrite)
+        return Catalogue(self.table, self.meta, Path(path))
 
 
 def _json_default(obj):

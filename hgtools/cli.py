@@ -7,14 +7,31 @@ import sys
 from pathlib import Path
 
 
+def _run_config(args: argparse.Namespace, **options):
+    from hgtools.config import RunConfig
+
+    return RunConfig(source=args.source, seed=args.seed, box_size=args.box_size, quick=getattr(args, "quick", False),
+                     data_dir=str(args.data_dir), catalogue=None if args.catalogue is None else str(args.catalogue),
+                     options=options)
+
+
 def _catalogue(args: argparse.Namespace) -> int:
-    from hgtools.catalogue import write_catalogue
-    from hgtools.pipeline import make_catalogue
+    from hgtools.io import check_output
+    from hgtools.pipeline import make_catalogue, project_root
 
     options = {}
     if args.source == "tng":
         if args.base_path is None:
             raise ValueError("--source tng needs --base-path (the run's output folder)")
+        options = {"base_path": str(args.base_path.resolve()), "snapshot": args.snapshot,
+                   "concentration": args.concentration}
+        if args.offsets:
+            options["offsets_path"] = str(args.offsets.resolve())
+    args.catalogue = args.out
+    config = _run_config(args, **options)
+    out = check_output(config.catalogue_path(project_root() if args.out is None else None),
+                       overwrite=args.overwrite, what="--out")  # before any long work
+    if args.source == "tng":
         if args.download:
             from hgtools.sources.tng_api import fetch_group_catalogue
 
@@ -22,46 +39,56 @@ def _catalogue(args: argparse.Namespace) -> int:
             fetched = fetch_group_catalogue(args.base_path, simulation, args.snapshot,
                                             api_key=args.api_key, api_url=args.api_url)
             print(f"downloaded {len(fetched)} group-catalogue chunk(s) of {simulation}")
-        from hgtools.sources.tng import read_redshift_table
+        if args.redshifts:
+            from dataclasses import replace
 
-        options = {"base_path": args.base_path, "snapshot": args.snapshot, "offsets_path": args.offsets,
-                   "concentration": args.concentration,
-                   "redshift_table": read_redshift_table(args.redshifts) if args.redshifts else None}
-    catalogue, metadata = make_catalogue(args.source, seed=args.seed, box_size=args.box_size, **options)
-    path = write_catalogue(catalogue, args.out, metadata)
-    counts = ", ".join(f"{step}: {n}" for step, n in metadata["cuts"])
-    print(f"wrote {path} ({len(catalogue)} galaxies; {counts})")
+            from hgtools.sources.tng import read_redshift_table
+
+            config = replace(config, options={**options, "redshift_table": read_redshift_table(args.redshifts)})
+    catalogue = make_catalogue(config).write(out, overwrite=args.overwrite)
+    counts = ", ".join(f"{step}: {n}" for step, n in catalogue.meta["cuts"])
+    print(f"wrote {out} ({len(catalogue)} galaxies; {counts})")
     return 0
 
 
 def _book(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from hgtools.book import build
 
-    from hgtools.book import BookConfig, build
-
-    config = BookConfig.quick_config(args.seed) if args.quick else BookConfig(seed=args.seed)
-    if args.box_size is not None:
-        config = replace(config, box_size=args.box_size)
-    build(args.root, args.out, config)
+    build(args.root, args.out, _run_config(args))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from hgtools.catalogue import write_table
+    from hgtools.io import check_output
+    from hgtools.models import predict_with_set, read_halo_table
 
-    from hgtools.catalogue import write_catalogue
-    from hgtools.models import predict_with_set
-
-    if not args.halos.exists():
-        raise FileNotFoundError(f"halo table not found: {args.halos}")
-    halos = pd.read_csv(args.halos) if args.halos.suffix == ".csv" else pd.read_parquet(args.halos)
     if args.out.suffix != ".parquet":
         raise ValueError(f"--out must be a .parquet file, got {args.out}")
+    check_output(args.out, overwrite=args.overwrite, inputs=(args.halos, args.models), what="--out")
+    halos = read_halo_table(args.halos)
     predictions = predict_with_set(args.models, halos)
-    write_catalogue(predictions, args.out, {"source": "predictions", "models": str(args.models.resolve()),
-                                            "halos": str(args.halos.resolve())})
+    write_table(predictions, args.out, {"source": "predictions", "models": str(args.models.resolve()),
+                                        "halos": str(args.halos.resolve())},
+                overwrite=args.overwrite, inputs=(args.halos, args.models))
     print(f"wrote {args.out} ({len(predictions)} rows, columns: {', '.join(predictions.columns)})")
     return 0
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    from hgtools.config import DEFAULT_DATA_DIR, DEFAULT_SEED, TNG300_BOX_SIZE
+    from hgtools.sources import available
+
+    p.add_argument("--source", choices=available(), default="mock",
+                   help="mock: the embedded, synthetic TNG300-calibrated universe (default); "
+                        "tng: IllustrisTNG files on disk")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed of every random step (default {DEFAULT_SEED})")
+    p.add_argument("--box-size", type=float, default=None,
+                   help=f"side of the mock box in Mpc/h (default {TNG300_BOX_SIZE:g}, as TNG300; "
+                        "smaller with --quick)")
+    p.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR),
+                   help=f"folder of catalogues and caches (default {DEFAULT_DATA_DIR}/)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,13 +102,11 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("catalogue", help="build the study's catalogue of central galaxies",
                        description="Build the catalogue (cuts and zero-SFR recipe applied) and "
                                    "write it to parquet with its metadata.")
-    c.add_argument("--source", choices=["mock", "tng"], default="mock",
-                   help="mock: the embedded, synthetic TNG300-calibrated universe (default); "
-                        "tng: IllustrisTNG files on disk (--base-path)")
-    c.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
-    c.add_argument("--box-size", type=float, default=205.0,
-                   help="side of the mock box in Mpc/h (default 205, as TNG300)")
-    c.add_argument("--out", type=Path, required=True, help="output parquet file")
+    _add_run_arguments(c)
+    c.add_argument("--out", type=Path, default=None,
+                   help="output parquet file (default: the run's file in --data-dir, e.g. "
+                        "data/mock-seed0-box205.parquet, which `hgtools book` then reads)")
+    c.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     t = c.add_argument_group("TNG source")
     t.add_argument("--base-path", type=Path, help="the run's output folder (holds groups_099/, trees/)")
     t.add_argument("--snapshot", type=int, default=99, help="snapshot number (default 99, z = 0)")
@@ -104,16 +129,18 @@ def parser() -> argparse.ArgumentParser:
     p_.add_argument("--models", type=Path, required=True,
                     help="folder with one saved stack per target (written by hgtools.models.save_model)")
     p_.add_argument("--halos", type=Path, required=True, help="input table (.parquet or .csv)")
-    p_.add_argument("--out", type=Path, required=True, help="output .parquet file")
+    p_.add_argument("--out", type=Path, required=True, help="output .parquet file (never one of the inputs)")
+    p_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     p_.set_defaults(func=_predict)
 
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML book",
                        description="Execute every notebook of _toc.yml in order, then build "
                                    "<out>/_build/html with Jupyter Book.")
+    _add_run_arguments(b)
     b.add_argument("--quick", action="store_true",
-                   help="small configuration (64 Mpc/h box) for CI and quick checks")
-    b.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
-    b.add_argument("--box-size", type=float, default=None, help="mock box side in Mpc/h")
+                   help="small configuration (smaller box, grids, mesh) for CI and quick checks")
+    b.add_argument("--catalogue", type=Path, default=None,
+                   help="the catalogue file (default: the run's file in --data-dir; built there for mock)")
     b.add_argument("--root", type=Path, default=Path("."), help="repository root (default .)")
     b.add_argument("--out", type=Path, default=None, help="where _build/ goes (default: root)")
     b.set_defaults(func=_book)
@@ -125,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"hgtools {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"hgtools {args.command}: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError, KeyError, ImportError) as err:
+        message = str(err) if not isinstance(err, KeyError) else f"missing key {err}"
+        print(f"hgtools {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

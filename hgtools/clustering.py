@@ -71,6 +71,11 @@ class PowerSpectrum:
         return np.diff(self.k_edges)
 
 
+#: Fewest objects whose power spectrum hgtools measures: with fewer, the shot noise V/N swamps
+#: every bandpower and the estimate carries no information.
+MIN_OBJECTS = 10
+
+
 def check_positions(positions, box_size: float) -> np.ndarray:
     """Positions as a float32 (N, 3) array, or a ValueError naming what is wrong."""
     if not np.isfinite(box_size) or box_size <= 0:
@@ -122,6 +127,8 @@ def power_spectrum(positions, box_size: float, *, n_mesh: int = 256, n_bins: int
     import Pk_library
 
     pos = check_positions(positions, box_size)
+    if len(pos) < MIN_OBJECTS:
+        raise ValueError(f"{len(pos)} object(s) are too few for a power spectrum (at least {MIN_OBJECTS})")
     kf = 2.0 * np.pi / box_size
     top = 1 + n_bins * bin_width  # first shell above the last bandpower
     if n_bins < 1 or bin_width < 1:
@@ -251,8 +258,9 @@ def split_spectra(samples: dict[str, tuple[pd.DataFrame, np.ndarray]], box_size:
     reference : str
         Name of the true sample.
     skip_empty : bool
-        Leave out a bin that holds no galaxy in some sample (a model may
-        predict no galaxy in a sparse extreme bin) instead of raising; such a
+        Leave out a bin that holds fewer than :data:`MIN_OBJECTS` galaxies in
+        some sample (a model may predict no galaxy in a sparse extreme bin)
+        instead of raising; such a
         bin is listed in ``DataFrame.attrs["empty"]`` (and, if the reference's
         bin is empty, no sample gets a spectrum for it).
     **options
@@ -277,9 +285,10 @@ def split_spectra(samples: dict[str, tuple[pd.DataFrame, np.ndarray]], box_size:
             labels = bin_of(table[prop].to_numpy(), e)
             for b in range(len(e) - 1):
                 members = labels == b
-                if not members.any() or (name != reference and b not in truth):
+                if members.sum() < MIN_OBJECTS or (name != reference and b not in truth):
                     if not skip_empty:
-                        raise ValueError(f"bin {b + 1} of {prop} {e[b]:g}-{e[b + 1]:g} is empty in sample {name!r}")
+                        raise ValueError(f"bin {b + 1} of {prop} {e[b]:g}-{e[b + 1]:g} holds {members.sum()} "
+                                         f"galaxies in sample {name!r} (a spectrum needs {MIN_OBJECTS})")
                     empty.append((prop, b + 1, name))
                     continue
                 ps = power_spectrum(np.asarray(positions)[members], box_size, **options)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hgtools import metrics, reference
-from hgtools.catalogue import GALAXY_POSITION, HALO_POSITION, TARGETS
+from hgtools.catalogue import GALAXY_POSITION, HALO_POSITION, TARGETS, prediction_column
 
 MODELS_AND_STACK = ("ERT", "kNN", "LGBM", "NN", "stack")
 
@@ -22,7 +22,7 @@ def score_table(predictions: pd.DataFrame, targets=TARGETS, paths=("raw", "smogn
         truth = predictions[target].to_numpy()
         for path in paths:
             for model in models:
-                pred = predictions[f"{target}|{path}|{model}"].to_numpy()
+                pred = predictions[prediction_column(target, path, model)].to_numpy()
                 rows.append({"target": target, "path": path, "model": model, "MSE": metrics.mse(truth, pred),
                              "PCC": metrics.pearson(truth, pred), "KS": metrics.ks_1d(truth, pred)})
     return pd.DataFrame(rows)
@@ -37,7 +37,7 @@ def stack_table(predictions: pd.DataFrame, oracle: pd.DataFrame | None = None, n
         truth = predictions[target].to_numpy()
         row = {"target": target}
         for path in ("raw", "smogn"):
-            pred = predictions[f"{target}|{path}|stack"].to_numpy()
+            pred = predictions[prediction_column(target, path, "stack")].to_numpy()
             for name, score in (("MSE", metrics.mse), ("PCC", metrics.pearson), ("KS", metrics.ks_1d)):
                 value, lo, hi = metrics.bootstrap_interval(score, truth, pred, n_boot=n_boot, seed=seed)
                 row[f"{name} {path}"] = value
@@ -59,7 +59,7 @@ def joint_table(predictions: pd.DataFrame, oracle: pd.DataFrame | None = None) -
         true = predictions[[x, y]].to_numpy()
         row = {"relation": f"{y} vs {x}"}
         for path in ("raw", "smogn"):
-            cols = [c if c == "M_h" else f"{c}|{path}|stack" for c in (x, y)]
+            cols = [c if c == "M_h" else prediction_column(c, path, "stack") for c in (x, y)]
             row[f"D {path}"] = metrics.ks_2d(true, predictions[cols].to_numpy())
         row["D raw (study)"], row["D smogn (study)"] = reference.STUDY_TABLE_1[(x, y)]
         if oracle is not None:
@@ -80,7 +80,7 @@ def clustering_samples(predictions: pd.DataFrame, oracle: pd.DataFrame | None = 
     halo = predictions[list(HALO_POSITION)].to_numpy()
     samples = {"true": (predictions[list(targets)], predictions[list(GALAXY_POSITION)].to_numpy())}
     for label, path in (("raw stack", "raw"), ("SMOGN stack", "smogn")):
-        table = pd.DataFrame({t: predictions[f"{t}|{path}|stack"].to_numpy() for t in targets})
+        table = pd.DataFrame({t: predictions[prediction_column(t, path, "stack")].to_numpy() for t in targets})
         samples[label] = (table, halo)
     if oracle is not None:
         samples["oracle"] = (oracle[list(targets)].reset_index(drop=True), halo)

@@ -26,7 +26,7 @@ from sklearn.inspection import permutation_importance as _sklearn_permutation_im
 from tqdm.auto import tqdm
 
 from hgtools import models
-from hgtools.catalogue import FEATURES, TARGETS
+from hgtools.catalogue import FEATURES, TARGETS, prediction_column
 
 
 class FunctionRegressor(RegressorMixin, BaseEstimator):
@@ -158,7 +158,7 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
         for name, model in stack.base_models.items():
             table = permutation_importance(model, X, y, feature_names=FEATURES, n_repeats=n_repeats, seed=seed)
             feature_frames.append(table.reset_index().assign(target=target, path=path, model=name))
-        base = predictions[[f"{target}|{path}|{name}" for name in stack.base_models]].to_numpy()
+        base = predictions[[prediction_column(target, path, name) for name in stack.base_models]].to_numpy()
         table = permutation_importance(stack.linear_, base, predictions[target].to_numpy(),
                                        feature_names=list(stack.base_models), n_repeats=n_repeats, seed=seed)
         stack_frames.append(table.reset_index().assign(target=target, path=path, model="stack"))

@@ -258,5 +258,14 @@ def plain(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-__all__ = ["OutputExistsError", "atomic_write", "check_output", "plain", "remove_stale_temporaries",
+
+
+def report(message: str) -> None:
+    """Tell the terminal what a long step did (stderr: the build log, never a book page)."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+__all__ = ["OutputExistsError", "atomic_write", "check_output", "plain", "remove_stale_temporaries", "report",
            "write_json", "write_parquet", "write_text"]

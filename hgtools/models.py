@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -252,6 +250,10 @@ class StackedModel(RegressorMixin, BaseEstimator):
 # saving and loading
 # ---------------------------------------------------------------------------
 
+class ModelFileError(ValueError):
+    """A saved model is missing, damaged or not one hgtools wrote; the message names the file."""
+
+
 def _dump_sklearn(obj, path: Path) -> None:
     import skops.io as sio
 
@@ -261,93 +263,201 @@ def _dump_sklearn(obj, path: Path) -> None:
 #: Types beyond skops' defaults that hgtools' own model files contain; anything else is refused.
 TRUSTED_TYPES = ["hgtools.models.ExtraTreesModel", "sklearn.tree._tree.Tree",
                  "sklearn.neighbors._kd_tree.KDTree", "sklearn.metrics._dist_metrics.EuclideanDistance64"]
+#: Libraries whose versions a model card records; a card from other versions gets a warning.
+CARD_LIBRARIES = ("scikit-learn", "lightgbm", "keras", "skops")
+#: What every model card holds, and what each kind adds.
+CARD_KEYS = {"stack": ("kind", "base_models", "coefficients", "intercept"),
+             "lightgbm": ("kind", "params"), "keras": ("kind", "params", "target_scaling"),
+             "sklearn": ("kind",)}
 
 
 def _load_sklearn(path: Path):
     import skops.io as sio
 
-    unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    try:
+        unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    except Exception as err:  # skops raises zipfile/json/pickle errors on a damaged file
+        raise ModelFileError(f"{path} is not a skops file (damaged, or a pickle?): {err}") from None
     if unknown:
-        raise ValueError(f"{path} holds types hgtools does not trust: {', '.join(unknown)}")
-    return sio.load(path, trusted=TRUSTED_TYPES)
+        raise ModelFileError(f"{path} holds types hgtools does not trust: {', '.join(unknown)}")
+    try:
+        return sio.load(path, trusted=TRUSTED_TYPES)
+    except Exception as err:
+        raise ModelFileError(f"{path} cannot be loaded: {err}") from None
 
 
-def save_model(model: BaseEstimator, folder: str | os.PathLike, card: dict) -> Path:
-    """Write a fitted model and its JSON card into ``folder`` (replaced atomically).
+def save_model(model: BaseEstimator, folder: str | os.PathLike, card: dict, *, overwrite: bool = True) -> Path:
+    """Write a fitted model and its JSON card into ``folder`` (atomically, :func:`hgtools.io.atomic_write`).
 
     The card (plain data: target, training path, features, hyper-parameters,
     scores, data source, ...) gets the model's kind and the library versions.
     """
-    from importlib.metadata import version
+    from hgtools.io import atomic_write
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        card = {**card, "versions": {p: version(p) for p in ("scikit-learn", "lightgbm", "keras", "skops")}}
-        if isinstance(model, StackedModel):
-            card["kind"] = "stack"
-            card["base_models"] = list(model.base_models)
-            for name, base in model.base_models.items():
-                save_model(base, tmp / name, {"name": name})
-            _dump_sklearn(model.linear_, tmp / "linear.skops")
-            card["coefficients"], card["intercept"] = model.coefficients_, model.intercept_
-        elif isinstance(model, LightGBMRegressor):
-            card["kind"] = "lightgbm"
-            model.booster_.save_model(str(tmp / "booster.txt"), num_iteration=model.best_iteration_)
-        elif isinstance(model, KerasRegressor):
-            card["kind"] = "keras"
-            card["target_scaling"] = {"mean": model.y_mean_, "scale": model.y_scale_}
-            model.network_.save(tmp / "network.keras")
-            _dump_sklearn(model.scaler_, tmp / "scaler.skops")
-        else:
-            card["kind"] = "sklearn"
-            _dump_sklearn(model, tmp / "model.skops")
-        card["params"] = plain_params(model)
-        (tmp / "card.json").write_text(json.dumps(card, indent=1, default=_plain))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_write(folder, folder=True, overwrite=overwrite) as tmp:
+        _save_into(model, tmp, card)
     return folder
 
 
-def load_model(folder: str | os.PathLike) -> tuple[BaseEstimator, dict]:
-    """Read a model written by :func:`save_model`; return it with its card."""
-    folder = Path(folder)
-    card_path = folder / "card.json"
-    if not card_path.exists():
-        raise FileNotFoundError(f"no model card at {card_path}")
-    card = json.loads(card_path.read_text())
-    kind = card.get("kind")
-    if kind == "stack":
-        bases = {name: load_model(folder / name)[0] for name in card["base_models"]}
-        model = StackedModel(bases)
-        model.linear_ = _load_sklearn(folder / "linear.skops")
-        model.coefficients_, model.intercept_ = card["coefficients"], card["intercept"]
-    elif kind == "lightgbm":
-        import lightgbm as lgb
+def _save_into(model: BaseEstimator, tmp: Path, card: dict) -> None:
+    from importlib.metadata import version
 
-        model = LightGBMRegressor(**card["params"])
-        model.booster_ = lgb.Booster(model_file=str(folder / "booster.txt"))
-        model.best_iteration_ = model.booster_.current_iteration()
-        model.n_features_in_ = model.booster_.num_feature()
-    elif kind == "keras":
-        import keras
-
-        params = {**card["params"], "hidden": tuple(card["params"]["hidden"])}
-        model = KerasRegressor(**params)
-        model.network_ = keras.saving.load_model(folder / "network.keras")
-        model.scaler_ = _load_sklearn(folder / "scaler.skops")
-        model.y_mean_, model.y_scale_ = card["target_scaling"]["mean"], card["target_scaling"]["scale"]
-        model.n_features_in_ = int(model.scaler_.n_features_in_)
-    elif kind == "sklearn":
-        model = _load_sklearn(folder / "model.skops")
+    card = {**card, "versions": {p: version(p) for p in CARD_LIBRARIES}}
+    if isinstance(model, StackedModel):
+        card["kind"] = "stack"
+        card["base_models"] = list(model.base_models)
+        for name, base in model.base_models.items():
+            (tmp / name).mkdir()
+            _save_into(base, tmp / name, {"name": name})
+        _dump_sklearn(model.linear_, tmp / "linear.skops")
+        card["coefficients"], card["intercept"] = model.coefficients_, model.intercept_
+    elif isinstance(model, LightGBMRegressor):
+        card["kind"] = "lightgbm"
+        model.booster_.save_model(str(tmp / "booster.txt"), num_iteration=model.best_iteration_)
+    elif isinstance(model, KerasRegressor):
+        card["kind"] = "keras"
+        card["target_scaling"] = {"mean": model.y_mean_, "scale": model.y_scale_}
+        model.network_.save(tmp / "network.keras")
+        _dump_sklearn(model.scaler_, tmp / "scaler.skops")
     else:
-        raise ValueError(f"{card_path}: unknown model kind {kind!r}")
+        card["kind"] = "sklearn"
+        _dump_sklearn(model, tmp / "model.skops")
+    card["params"] = plain_params(model)
+    (tmp / "card.json").write_text(json.dumps(card, indent=1, default=_plain))
+
+
+def read_card(folder: str | os.PathLike) -> dict:
+    """A model folder's card, checked: JSON mapping, known kind, required keys, names confined to the folder.
+
+    Warns (:class:`UserWarning`) when the card was written with other versions
+    of the libraries that shape the model.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the card and the problem.
+    """
+    import warnings
+    from importlib.metadata import PackageNotFoundError, version
+
+    path = Path(folder) / "card.json"
+    if not path.is_file():
+        raise ModelFileError(f"no model card at {path}")
+    try:
+        card = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(card, dict):
+        raise ModelFileError(f"{path} must hold a JSON object, got {type(card).__name__}")
+    kind = card.get("kind")
+    if kind not in CARD_KEYS:
+        raise ModelFileError(f"{path}: unknown model kind {kind!r} (known: {', '.join(CARD_KEYS)})")
+    missing = [k for k in CARD_KEYS[kind] if k not in card]
+    if missing:
+        raise ModelFileError(f"{path}: the card lacks {', '.join(missing)}")
+    if not isinstance(card.get("params", {}), dict):
+        raise ModelFileError(f"{path}: 'params' must be a JSON object")
+    if kind == "stack":
+        names = card["base_models"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(f"{path}: 'base_models' must be a non-empty list of names")
+        for name in names:
+            if Path(name).name != name or name in (".", ".."):
+                raise ModelFileError(f"{path}: base model {name!r} is not a folder name inside {Path(folder)}")
+    written = card.get("versions", {})
+    if isinstance(written, dict):
+        differ = []
+        for package in CARD_LIBRARIES:
+            try:
+                here = version(package)
+            except PackageNotFoundError:
+                continue
+            if package in written and written[package] != here:
+                differ.append(f"{package} {written[package]} (here {here})")
+        if differ:
+            warnings.warn(f"{path} was written with other library versions: {', '.join(differ)}; "
+                          "its predictions may differ slightly", UserWarning, stacklevel=2)
+    return card
+
+
+def load_model(folder: str | os.PathLike) -> tuple[BaseEstimator, dict]:
+    """Read a model written by :func:`save_model`; return it with its card.
+
+    Raises
+    ------
+    ModelFileError
+        If the card or a model file is missing, damaged or not what hgtools
+        writes (never a raw traceback from a library).
+    """
+    folder = Path(folder)
+    card = read_card(folder)
+    kind = card["kind"]
+    try:
+        if kind == "stack":
+            bases = {name: load_model(folder / name)[0] for name in card["base_models"]}
+            model = StackedModel(bases)
+            model.linear_ = _load_sklearn(folder / "linear.skops")
+            model.coefficients_, model.intercept_ = card["coefficients"], card["intercept"]
+        elif kind == "lightgbm":
+            model = _load_booster(folder / "booster.txt", card["params"])
+        elif kind == "keras":
+            model = _load_keras(folder, card)
+        else:
+            model = _load_sklearn(folder / "model.skops")
+    except TypeError as err:  # parameters of the wrong type in the card
+        raise ModelFileError(f"{folder / 'card.json'}: unusable parameters ({err})") from None
     return model, card
+
+
+def _load_booster(path: Path, params: dict) -> LightGBMRegressor:
+    import lightgbm as lgb
+
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    try:
+        booster = lgb.Booster(model_file=str(path))
+    except lgb.basic.LightGBMError as err:
+        raise ModelFileError(f"{path} is not a LightGBM text model (damaged?): {err}") from None
+    model = LightGBMRegressor(**params)
+    model.booster_ = booster
+    model.best_iteration_ = booster.current_iteration()
+    model.n_features_in_ = booster.num_feature()
+    return model
+
+
+def _load_keras(folder: Path, card: dict) -> KerasRegressor:
+    import keras
+
+    path = folder / "network.keras"
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    model = KerasRegressor(**{**card["params"], "hidden": tuple(card["params"].get("hidden", ()))})
+    try:
+        model.network_ = keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors on damaged files
+        raise ModelFileError(f"{path} is not a Keras model file (damaged?): {err}") from None
+    model.scaler_ = _load_sklearn(folder / "scaler.skops")
+    scaling = card["target_scaling"]
+    model.y_mean_, model.y_scale_ = float(scaling["mean"]), float(scaling["scale"])
+    model.n_features_in_ = int(model.scaler_.n_features_in_)
+    return model
+
+
+def read_halo_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table of haloes from parquet or CSV, with a clear error for a missing, unknown or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"halo table not found: {path}")
+    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv}
+    if path.suffix not in readers:
+        raise ValueError(f"{path}: unknown format {path.suffix!r}; use .parquet or .csv")
+    try:
+        return readers[path.suffix](path)
+    except Exception as err:  # pyarrow / pandas parser errors
+        raise ValueError(f"{path} cannot be read as {path.suffix[1:]}: {err}") from None
 
 
 def predict_with_set(folder: str | os.PathLike, halos: pd.DataFrame) -> pd.DataFrame:
@@ -355,26 +465,28 @@ def predict_with_set(folder: str | os.PathLike, halos: pd.DataFrame) -> pd.DataF
 
     ``folder`` holds one saved :class:`StackedModel` per target (sub-folders
     written by :func:`save_model` with a card naming its ``target``).  The
-    table needs the five halo features; the result has, per target, one column
-    per base model (``<target>_<model>``) and the stack's prediction (``<target>``),
-    plus ``ID`` when the input has it.
+    table needs the five halo features; the result has, per target, the stack's
+    prediction (``<target>``, the galaxy property) and one column per base model
+    (:func:`hgtools.catalogue.prediction_column`, e.g. ``radius|raw|LGBM``, the
+    names training and evaluation use), plus ``ID`` when the input has it.
     """
-    from hgtools.catalogue import FEATURES, validate
+    from hgtools.catalogue import FEATURES, prediction_column, validate
 
     validate(halos, columns=FEATURES)
     folder = Path(folder)
-    stacks = sorted(p.parent for p in folder.glob("*/card.json")
-                    if json.loads(p.read_text()).get("kind") == "stack")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder not found: {folder}")
+    stacks = sorted(p.parent for p in folder.glob("*/card.json") if read_card(p.parent)["kind"] == "stack")
     if not stacks:
         raise FileNotFoundError(f"no saved stack (*/card.json of kind 'stack') in {folder}")
     X = halos[list(FEATURES)].to_numpy(dtype=float)
     out = pd.DataFrame({"ID": halos["ID"].to_numpy()}) if "ID" in halos else pd.DataFrame(index=range(len(X)))
     for path in stacks:
         stack, card = load_model(path)
-        target = card.get("target", path.name)
+        target, training_path = card.get("target", path.name), card.get("path", folder.name)
         base = stack.base_predictions(X)
         for j, name in enumerate(stack.base_models):
-            out[f"{target}_{name}"] = base[:, j]
+            out[prediction_column(target, training_path, name)] = base[:, j]
         out[target] = stack.linear_.predict(base)
     return out
 
@@ -397,5 +509,6 @@ def _plain(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-__all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "StackedModel", "fit_model",
-           "load_model", "make_model", "plain_params", "predict_with_set", "save_model"]
+__all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "ModelFileError", "StackedModel",
+           "fit_model", "load_model", "make_model", "plain_params", "predict_with_set", "read_card", "read_halo_table",
+           "save_model"]

@@ -1,188 +1,234 @@
-"""Cached stages: build a catalogue once, reuse it everywhere.
+"""A run, opened in one call: its catalogue, trained models and cached artefacts.
 
-A stage's output is a file whose metadata records what made it; a later call
-with the same settings reads the file instead of recomputing.
+>>> from hgtools.pipeline import open_run
+>>> run = open_run({"seed": 0, "quick": True})      # doctest: +SKIP
+>>> run.catalogue.table, run.models.predictions      # doctest: +SKIP
+>>> run.artefact("table-1")                          # doctest: +SKIP
+
+Every notebook starts from :func:`open_run` with its one papermill parameter
+(the run configuration, :class:`hgtools.config.RunConfig`).  The catalogue is
+read if a file of this run exists, built if the source can build it, and a
+file that belongs to another source or other settings is refused, never
+overwritten.  Models and derived tables are cached under keys that
+:mod:`hgtools.artefacts` derives from what they are declared to depend on.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import os
 import time
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from hgtools.catalogue import read_catalogue, read_metadata, write_catalogue
+from hgtools import artefacts
+from hgtools.catalogue import Catalogue, read_metadata
+from hgtools.config import RunConfig
+from hgtools.io import report
 
 
-def make_catalogue(source: str = "mock", *, seed: int = 0, box_size: float = 205.0,
-                   verbose: bool = True, **tng_options) -> tuple[pd.DataFrame, dict]:
-    """Build the study's catalogue from a source.
+class CatalogueMismatchError(ValueError):
+    """A catalogue file exists but belongs to another source or other settings."""
+
+
+def project_root() -> Path:
+    """The project's root folder (holding ``_toc.yml``) when hgtools runs from a checkout, else the cwd."""
+    checkout = artefacts.PACKAGE_DIR.parent
+    return checkout if (checkout / "_toc.yml").exists() else Path.cwd()
+
+
+def make_catalogue(config: RunConfig, *, verbose: bool = True) -> Catalogue:
+    """Build the catalogue of a run from its source (nothing is written)."""
+    table, meta = config_source(config).build(config, verbose=verbose)
+    return Catalogue(table, meta)
+
+
+def config_source(config: RunConfig):
+    from hgtools.sources import get_source
+
+    return get_source(config.source)
+
+
+def ensure_catalogue(config: RunConfig | dict, *, root: str | os.PathLike | None = None,
+                     verbose: bool = True) -> Catalogue:
+    """The catalogue of a run: read from its file, or built and written if the source can build it.
+
+    Raises
+    ------
+    CatalogueMismatchError
+        If the file holds a catalogue of another source or other settings; the
+        message says what is there and how to proceed.  It is never overwritten.
+    FileNotFoundError
+        If there is no file and the source reads files (build it with ``hgtools catalogue``).
+    """
+    config = RunConfig.from_dict(config)
+    path = config.catalogue_path(project_root() if root is None else root)
+    source = config_source(config)
+    if path.exists():
+        meta = read_metadata(path)
+        wrong = source.mismatches(meta, config)
+        if wrong:
+            raise CatalogueMismatchError(
+                f"{path} holds another catalogue: {'; '.join(wrong)}. It is kept as it is: choose another "
+                f"file (--catalogue), or remove it or rebuild it with `hgtools catalogue --overwrite` "
+                f"if it is no longer needed")
+        if verbose:
+            report(f"catalogue: reusing {path.name}")
+        return Catalogue.read(path)
+    if not source.generated:
+        raise FileNotFoundError(f"catalogue file not found: {path}; build it with "
+                                f"`hgtools catalogue --source {config.source} ... --out {path}`")
+    return make_catalogue(config, verbose=verbose).write(path)
+
+
+class Run:
+    """One run of hgtools: configuration, catalogue, models, oracle and cached artefacts.
 
     Parameters
     ----------
-    source : {"mock", "tng"}
-        ``"mock"``: the embedded TNG-calibrated universe; ``"tng"``: TNG files on disk.
-    seed : int
-        Seed of every random step.
-    box_size : float
-        Side of the mock box [Mpc/h] (205 = TNG300); ignored for TNG.
+    config : RunConfig
+        With absolute folders (:meth:`RunConfig.resolve`).
+    catalogue : Catalogue
+    code_root : path
+        Where the declared modules of cache keys are read (the installed package).
     verbose : bool
-        Report each stage and its duration.
-    **tng_options
-        For ``"tng"``: ``base_path`` and the options of
-        :func:`hgtools.sources.tng.tng_catalogue`.
+        Say on stdout what is reused and what is computed (and how long it took).
     """
-    if source == "tng":
-        from hgtools.sources.tng import tng_catalogue
 
-        if "base_path" not in tng_options:
-            raise ValueError("source 'tng' needs base_path (the run's output folder)")
+    def __init__(self, config: RunConfig, catalogue: Catalogue, *, code_root: str | os.PathLike = artefacts.PACKAGE_DIR,
+                 verbose: bool = True):
+        self.config, self.catalogue, self.code_root, self.verbose = config, catalogue, Path(code_root), verbose
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where trained models and derived tables of every run are cached."""
+        return Path(self.config.data_dir) / "cache"
+
+    @property
+    def meta(self) -> dict:
+        return self.catalogue.meta
+
+    def train(self, **settings):
+        """The training run (:func:`hgtools.training.train`) with these settings, from the cache or trained now.
+
+        ``settings`` are fields of :class:`hgtools.training.TrainingConfig`
+        (e.g. ``paths``, ``smogn_compat``); seed and grids come from the run.
+        """
+        from hgtools import training
+
+        config = training.TrainingConfig.from_run(self.config, **settings)
+        key = artefacts.cache_key(artefacts.TRAINING, self.config.identity(), self.catalogue.identity(),
+                                  code_root=self.code_root, extra=config.identity())
+        return training.train(self.catalogue.table, self.meta, config, folder=self.cache_dir / "models" / key)
+
+    @cached_property
+    def models(self):
+        """The book's training run: every model of both paths (:class:`hgtools.training.TrainingResult`)."""
+        return self.train()
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The test split with the true targets and every model's predictions."""
+        return self.models.predictions
+
+    @cached_property
+    def oracle(self) -> pd.DataFrame | None:
+        """The source's exact conditional means on the test split (None when the source has no oracle)."""
+        return self.catalogue.oracle(self.predictions)
+
+    def artefact(self, key: str) -> pd.DataFrame:
+        """A cached artefact's table: read under its key, or computed now and written atomically."""
+        from hgtools.catalogue import write_table
+
+        artefact = artefacts.get(key)
+        compute = _COMPUTE[key]
+        cache_key = artefacts.cache_key(artefact, self.config.identity(), self._data_identity(artefact),
+                                        code_root=self.code_root, compute=compute)
+        path = self.cache_dir / "artefacts" / f"{key}-{cache_key}.parquet"
+        if path.exists():
+            if self.verbose:
+                report(f"{artefact.number or key}: reusing the cached table")
+            return pd.read_parquet(path)
         t0 = time.perf_counter()
-        cat, meta = tng_catalogue(seed=seed, verbose=verbose, **tng_options)
-        if verbose:
-            print(f"catalogue: {len(cat)} central galaxies from {meta['simulation']} snapshot "
-                  f"{meta['snapshot']} in {time.perf_counter() - t0:.1f} s")
-        return cat, meta
-    if source == "mock":
-        from hgtools.sources.mock import MockConfig, mock_catalogue
+        table = compute(self)
+        card = {"artefact": key, "number": artefact.number, "cache_key": cache_key, "config": self.config.to_dict(),
+                "code": list(artefact.code), "data": self._data_identity(artefact),
+                "seconds": round(time.perf_counter() - t0, 2)}
+        write_table(table, path, card, overwrite=True)
+        if self.verbose:
+            report(f"{artefact.number or key}: computed in {card['seconds']:.1f} s")
+        return table
 
-        t0 = time.perf_counter()
-        cat, meta = mock_catalogue(MockConfig(box_size=box_size, seed=seed), verbose=verbose)
-        if verbose:
-            print(f"catalogue: {len(cat)} central galaxies from the embedded universe "
-                  f"({box_size:g} Mpc/h, seed {seed}) in {time.perf_counter() - t0:.1f} s")
-        return cat, meta
-    raise ValueError(f"unknown source {source!r}; available: 'mock', 'tng'")
+    def _data_identity(self, artefact: artefacts.Artefact) -> dict:
+        data = {"catalogue": self.catalogue.identity()}
+        if "models" in artefact.data:
+            data["models"] = self.models.folder.name
+        return data
+
+    def banner(self) -> str:
+        """A MyST admonition naming the data source (shown at the top of every chapter)."""
+        from hgtools.plots import source_banner
+
+        return source_banner(self.meta)
+
+    def _repr_markdown_(self) -> str:
+        return self.banner()
 
 
-def ensure_catalogue(path: str | os.PathLike, source: str = "mock", *, seed: int = 0,
-                     box_size: float = 205.0, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
-    """Read the catalogue at ``path`` if it was made with these settings, else build and write it.
+def open_run(config: RunConfig | dict | None = None, *, root: str | os.PathLike | None = None,
+             verbose: bool = True) -> Run:
+    """Open a run from its configuration (a :class:`RunConfig` or its plain-data form).
 
-    For a non-mock source the file must already exist (it is built by
-    ``hgtools catalogue``); its settings are not checked against ``seed`` and
-    ``box_size``.
+    Relative folders are taken from ``root`` (default :func:`project_root`).
+    The catalogue is read or built (:func:`ensure_catalogue`); models and
+    artefacts are computed on first use.
     """
-    path = Path(path)
-    if path.exists():
-        meta = read_metadata(path)
-        same = (meta.get("source") == source and meta.get("seed") == seed
-                and float(meta.get("box_size", -1)) == float(box_size))
-        if same or source != "mock":
-            if verbose:
-                print(f"catalogue: reusing {path}")
-            return read_catalogue(path)
-    elif source != "mock":
-        raise FileNotFoundError(f"catalogue file not found: {path}; build it with `hgtools catalogue`")
-    cat, meta = make_catalogue(source, seed=seed, box_size=box_size, verbose=verbose)
-    write_catalogue(cat, path, meta)
-    return cat, meta
+    config = RunConfig.from_dict(config).resolve(project_root() if root is None else root)
+    return Run(config, ensure_catalogue(config, verbose=verbose), verbose=verbose)
 
 
-def ensure_models(catalogue: pd.DataFrame, metadata: dict, catalogue_path: str | os.PathLike, *,
-                  seed: int = 0, quick: bool = False, **config):
-    """Trained models for a catalogue: from the cache beside it (``<catalogue folder>/models``), or trained now.
-
-    ``config`` holds further :class:`hgtools.training.TrainingConfig` fields
-    (e.g. ``paths``, ``smogn_compat``).
-    """
-    from hgtools.training import TrainingConfig, train
-
-    cache = Path(catalogue_path).resolve().parent / "models"
-    return train(catalogue, metadata, TrainingConfig(seed=seed, quick=quick, **config), cache_dir=cache)
+# -- how each cached artefact is computed from a run ----------------------------------------------------
 
 
-def source_hash(module) -> str:
-    """Short hash of a module's source, so a cached table follows the code that made it."""
-    return hashlib.sha256(inspect.getsource(module).encode()).hexdigest()[:10]
+def _joint_table(run: Run) -> pd.DataFrame:
+    from hgtools import evaluation
+
+    return evaluation.joint_table(run.predictions, run.oracle)
 
 
-def ensure_table(path: str | os.PathLike, compute, *, verbose: bool = True) -> pd.DataFrame:
-    """Read a cached table, or compute it (``compute() -> DataFrame``) and write it atomically.
-
-    The caller names the file after everything the table depends on; tables
-    live inside a model cache folder, whose key already covers the catalogue,
-    the training settings and the learning code.
-    """
-    path = Path(path)
-    if path.exists():
-        if verbose:
-            print(f"reusing {path.name}")
-        return pd.read_parquet(path)
-    t0 = time.perf_counter()
-    table = compute()
-    tmp = path.with_name(path.name + ".partial")
-    table.to_parquet(tmp)
-    os.replace(tmp, path)
-    if verbose:
-        print(f"{path.name}: computed in {time.perf_counter() - t0:.1f} s")
-    return table
-
-
-def ensure_importances(result, metadata: dict, *, seed: int = 0, quick: bool = False
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Permutation importances (Figs. 7-8) of a training run, cached in its folder.
-
-    Halo-feature importances use 10,000 test galaxies (3,000 in quick runs) and
-    5 shuffles per feature; on the embedded universe the oracle's are added.
-    """
-    from hgtools import importance
-
-    rows, repeats = (3_000, 3) if quick else (10_000, 5)
-    oracle = (lambda features: oracle_of(features, metadata)) if metadata.get("source") == "mock" else None
-
-    def compute():
-        features, stacks = importance.model_importances(result.folder / "models", result.predictions,
-                                                        n_repeats=repeats, max_rows=rows, seed=seed,
-                                                        oracle=oracle)
-        return pd.concat({"features": features, "stacks": stacks}, names=["kind"]).reset_index(0)
-
-    table = ensure_table(result.folder / f"importance-{rows}-{repeats}-{seed}-{source_hash(importance)}.parquet",
-                         compute)
-    return tuple(table[table["kind"] == k].drop(columns="kind").reset_index(drop=True) for k in ("features", "stacks"))
-
-
-def ensure_galaxy_inputs(catalogue: pd.DataFrame, result, *, seed: int = 0, quick: bool = False) -> pd.DataFrame:
-    """Fig. 10's networks with galaxy inputs, trained once and cached beside the models."""
-    from hgtools.training import TrainingConfig, train_with_galaxy_inputs
-
-    return ensure_table(result.folder / "galaxy_inputs.parquet",
-                        lambda: train_with_galaxy_inputs(catalogue, TrainingConfig(seed=seed, quick=quick)))
-
-
-def ensure_spectra(result, metadata: dict, *, quick: bool = False) -> pd.DataFrame:
-    """Fig. 9's power spectra of the two-bin splits (true, both stacks, oracle), cached.
-
-    Computed on the test split with a 256^3 mesh (128^3 in quick runs) and the
-    study's 22 bandpowers; a bin that a sample leaves empty has no spectrum.
-    """
+def _spectra(run: Run) -> pd.DataFrame:
     from hgtools import clustering, evaluation
 
-    n_mesh = 128 if quick else 256
-
-    def compute():
-        samples = evaluation.clustering_samples(result.predictions, oracle_of(result.predictions, metadata))
-        return clustering.split_spectra(samples, float(metadata["box_size"]), n_mesh=n_mesh, skip_empty=True)
-
-    return ensure_table(result.folder / f"spectra-{n_mesh}-{source_hash(clustering)}.parquet", compute)
+    samples = evaluation.clustering_samples(run.predictions, run.oracle)
+    return clustering.split_spectra(samples, run.catalogue.box_size, n_mesh=run.config.sizes.n_mesh,
+                                    skip_empty=True)
 
 
-def oracle_of(table: pd.DataFrame, metadata: dict) -> pd.DataFrame | None:
-    """The oracle's targets for the rows of ``table`` on the embedded universe; None for other sources."""
-    if metadata.get("source") != "mock":
-        return None
-    from hgtools.sources.mock import catalogue_oracle
+def _importances(run: Run) -> pd.DataFrame:
+    from hgtools import importance
 
-    return catalogue_oracle(table, metadata)
+    sizes = run.config.sizes
+    oracle = (lambda features: run.catalogue.oracle(features)) if run.catalogue.has_oracle else None
+    features, stacks = importance.model_importances(run.models.folder / "models", run.predictions,
+                                                    n_repeats=sizes.importance_repeats,
+                                                    max_rows=sizes.importance_rows, seed=run.config.seed,
+                                                    oracle=oracle)
+    return pd.concat({"features": features, "stacks": stacks}, names=["kind"]).reset_index(0)
 
 
-def ensure_joint_table(result, metadata: dict) -> pd.DataFrame:
-    """Table 1 (2D KS of the joint relations, exact on the whole test split), cached."""
-    from hgtools import evaluation, metrics
+def _galaxy_inputs(run: Run) -> pd.DataFrame:
+    from hgtools.training import TrainingConfig, train_with_galaxy_inputs
 
-    return ensure_table(result.folder / f"joint-{source_hash(metrics)}.parquet",
-                        lambda: evaluation.joint_table(result.predictions,
-                                                       oracle_of(result.predictions, metadata)))
+    return train_with_galaxy_inputs(run.catalogue.table, TrainingConfig.from_run(run.config))
+
+
+_COMPUTE = {"table-1": _joint_table, "fig-9": _spectra, "fig-7": _importances, "fig-8": _importances,
+            "fig-10": _galaxy_inputs}
+
+
+def importances(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Figs. 7-8: permutation importances of the halo features (per model) and of the base models (per stack)."""
+    table = run.artefact("fig-7")
+    return tuple(table[table["kind"] == k].drop(columns="kind").reset_index(drop=True)
+                 for k in ("features", "stacks"))

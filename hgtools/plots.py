@@ -11,7 +11,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from hgtools.catalogue import FEATURES, SCHEMA, TARGETS
+from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column
 
 #: Axis labels with units, by column.
 LABELS = {
@@ -29,18 +29,23 @@ LABELS = {
 
 def source_label(metadata: dict) -> str:
     """One line naming the data source of a catalogue, for figures and pages."""
-    box = metadata.get("box_size")
-    if metadata.get("source") == "mock":
-        return (f"Data: hgtools embedded universe (SYNTHETIC, TNG300-calibrated), "
-                f"{box:g} Mpc/h box, seed {metadata.get('seed')}")
-    if metadata.get("source") == "tng":
-        return f"Data: IllustrisTNG ({metadata.get('simulation', 'TNG')}), {box:g} Mpc/h box"
-    return f"Data: {metadata.get('source', 'unknown source')}"
+    from hgtools.sources import get_source
+
+    try:
+        return get_source(metadata.get("source")).label(metadata)
+    except ValueError:
+        return f"Data: {metadata.get('source', 'unknown source')}"
+
+
+def _synthetic(metadata: dict) -> bool:
+    from hgtools.sources import available, get_source
+
+    return metadata.get("source") in available() and get_source(metadata["source"]).synthetic
 
 
 def source_banner(metadata: dict) -> str:
     """A MyST admonition naming the data source, shown at the top of every chapter."""
-    if metadata.get("source") == "mock":
+    if _synthetic(metadata):
         return (":::{warning}\nEvery number and figure on this page comes from the **hgtools embedded "
                 "universe**: a synthetic universe calibrated to TNG300-1 summary statistics "
                 f"({metadata['box_size']:g} Mpc/h box, seed {metadata.get('seed')}). "
@@ -50,9 +55,9 @@ def source_banner(metadata: dict) -> str:
 
 
 def label_figure(fig: plt.Figure, metadata: dict) -> plt.Figure:
-    """Write the data source at the bottom of a figure."""
+    """Write the data source at the bottom of a figure (in red when the data are synthetic)."""
     fig.text(0.5, 0.002, source_label(metadata), ha="center", va="bottom", fontsize=8,
-             color="firebrick" if metadata.get("source") == "mock" else "black")
+             color="firebrick" if _synthetic(metadata) else "black")
     return fig
 
 
@@ -248,11 +253,11 @@ def prediction_histograms(pred: pd.DataFrame, metadata: dict) -> plt.Figure:
             if col < 2:
                 path = ("raw", "smogn")[col]
                 for m in ("ERT", "kNN", "LGBM", "NN"):
-                    ax.hist(pred[f"{t}|{path}|{m}"], bins=bins, density=True, histtype="step",
+                    ax.hist(pred[prediction_column(t, path, m)], bins=bins, density=True, histtype="step",
                             color=MODEL_COLOURS[m], label=m)
             else:
                 for path, style in (("raw", "-"), ("smogn", "--")):
-                    ax.hist(pred[f"{t}|{path}|stack"], bins=bins, density=True, histtype="step", color="black",
+                    ax.hist(pred[prediction_column(t, path, "stack")], bins=bins, density=True, histtype="step", color="black",
                             linestyle=style, label=f"stack ({path})")
             ax.set_xlabel(LABELS[t])
             if row == 0:
@@ -296,7 +301,7 @@ def true_vs_predicted(pred: pd.DataFrame, metadata: dict, n: int = 30_000, seed:
         lo, hi = np.percentile(sub[t], [0.2, 99.8])
         for c, path in enumerate(("raw", "smogn")):
             ax = axes[r, c]
-            joint_density(sub[t].to_numpy(), sub[f"{t}|{path}|stack"].to_numpy(), ax, gridsize=50)
+            joint_density(sub[t].to_numpy(), sub[prediction_column(t, path, "stack")].to_numpy(), ax, gridsize=50)
             ax.plot([lo, hi], [lo, hi], "r--", lw=0.8)
             ax.set(xlim=(lo, hi), ylim=(lo, hi))
             ax.set_xlabel("true " + LABELS[t])
@@ -315,8 +320,8 @@ def joint_relations(pred: pd.DataFrame, metadata: dict, relations) -> plt.Figure
         h, xe, ye = np.histogram2d(tx, ty, bins=40, range=[xr, yr])
         for c, path in enumerate(("raw", "smogn")):
             ax = axes[r, c]
-            px = tx if x == "M_h" else pred[f"{x}|{path}|stack"].to_numpy()
-            py = pred[f"{y}|{path}|stack"].to_numpy()
+            px = tx if x == "M_h" else pred[prediction_column(x, path, "stack")].to_numpy()
+            py = pred[prediction_column(y, path, "stack")].to_numpy()
             joint_density(px, py, ax, gridsize=45)
             levels = np.quantile(h[h > 0], [0.5, 0.8, 0.95])
             ax.contour(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), h.T, levels=levels, colors="k",
@@ -437,7 +442,7 @@ def galaxy_inputs(pred: pd.DataFrame, metadata: dict, halo_only_pcc: dict[str, f
     """Fig. 10: true vs predicted by networks given halo and galaxy properties, with Pearson r."""
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(4.2 * len(TARGETS), 4.2))
     for ax, t in zip(axes, TARGETS, strict=True):
-        truth, guess = pred[t].to_numpy(), pred[f"{t}|galaxy inputs|NN"].to_numpy()
+        truth, guess = pred[t].to_numpy(), pred[prediction_column(t, GALAXY_INPUTS, "NN")].to_numpy()
         lo, hi = np.percentile(truth, [0.2, 99.8])
         joint_density(truth, guess, ax, gridsize=50)
         ax.plot([lo, hi], [lo, hi], "r--", lw=0.8)

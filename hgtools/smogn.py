@@ -308,16 +308,24 @@ def smoter(data: pd.DataFrame, y: str, *, k: int = 5, pert: float = 0.02, samp_m
         raise ValueError(f"compat must be one of {COMPAT_MODES}, got {compat!r}")
     if not isinstance(data, pd.DataFrame):
         raise ValueError("data must be a pandas DataFrame")
+    if not isinstance(y, str) or y not in data.columns:
+        raise ValueError(f"y must name a column of data, got {y!r}")
     if drop_na_col:
-        data = data.dropna(axis=1)
+        nan_columns = [c for c in data.columns if data[c].isnull().any()]
+        if y in nan_columns:
+            raise ValueError(f"the target {y!r} has {int(data[y].isnull().sum())} NaN value(s)")
+        if nan_columns:
+            raise ValueError(f"feature column(s) {', '.join(map(str, nan_columns))} hold NaN values; smogn 0.1.2 "
+                             "would silently drop them: clean the table first, or pass drop_na_col=False, "
+                             "drop_na_row=True to drop the rows")
     if drop_na_row:
         data = data.dropna(axis=0)
     if data.isnull().values.any():
         raise ValueError("data cannot contain NaN values")
-    if not isinstance(y, str) or y not in data.columns:
-        raise ValueError(f"y must name a column of data, got {y!r}")
     if len(data) == 0:
         raise ValueError("data has no rows")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer (neighbours), got {k!r}")
     if k > len(data):
         raise ValueError("k is greater than the number of rows")
     if not 0 < pert <= 1:
@@ -325,6 +333,9 @@ def smoter(data: pd.DataFrame, y: str, *, k: int = 5, pert: float = 0.02, samp_m
     non_numeric = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
     if non_numeric:
         raise ValueError(f"only numeric columns are supported; not numeric: {non_numeric}")
+    infinite = [c for c in data.columns if not np.isfinite(data[c].to_numpy(dtype=float)).all()]
+    if infinite:
+        raise ValueError(f"column(s) {', '.join(map(str, infinite))} hold infinite values")
     rng = np.random.default_rng(seed)
     features = [c for c in data.columns if c != y]
     X_all = data[features].to_numpy(dtype=float)

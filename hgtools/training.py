@@ -2,7 +2,7 @@
 
 For each target: the four models are fitted on the training split ("raw"
 path) or on its SMOGN augmentation ("smogn" path), their hyper-parameters
-chosen on the validation split from small grids (:data:`GRIDS`), and a linear
+chosen on the validation split from small grids (the run's ``sizes.grids``), and a linear
 stack is fitted on their validation predictions.  Validation and test splits
 are never augmented.  Everything is written under a cache folder keyed by the
 catalogue and the settings, so a later chapter reuses it instead of training
@@ -11,9 +11,7 @@ again.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,41 +21,40 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hgtools import models
-from hgtools.catalogue import FEATURES, SCHEMA, TARGETS, split
+from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column, split
+from hgtools.config import FULL
+from hgtools.io import atomic_write
 from hgtools.smogn import STUDY_SETTINGS, plan, smoter
 
 PATHS = ("raw", "smogn")
 #: Hidden layers of the study's networks, per target.
 NN_ARCHITECTURES = {"stellar_mass": (32, 32), "sSFR": (64, 32), "radius": (128, 64), "color": (32, 32)}
-#: Hyper-parameter grids searched on the validation split (LightGBM: the study's model).
-GRIDS = {
-    "ERT": [{"n_estimators": 100, "min_samples_leaf": m} for m in (5, 20)],
-    "kNN": [{"n_neighbors": k} for k in (10, 30, 100)],
-    "LGBM": [{"num_leaves": 31, "max_depth": 6, "learning_rate": 0.1}],
-    "NN": [{"epochs": 200, "patience": 10, "batch_size": 1024}],
-}
-#: Smaller grids for quick runs (CI).
-QUICK_GRIDS = {
-    "ERT": [{"n_estimators": 40, "min_samples_leaf": m} for m in (2, 16)],
-    "kNN": [{"n_neighbors": k} for k in (10, 30)],
-    "LGBM": [{"num_leaves": 31, "max_depth": 6, "learning_rate": 0.1}],
-    "NN": [{"epochs": 40, "patience": 5}],
-}
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Settings of a training run (plain data; part of the cache key)."""
+    """Settings of a training run (plain data; part of its cache key).
+
+    ``grids`` holds the hyper-parameter grids per model (:data:`hgtools.config.FULL`'s by default).
+    """
 
     seed: int = 0
-    quick: bool = False
+    grids: dict = field(default_factory=lambda: dict(FULL.grids))
     smogn_compat: str | None = None
     targets: tuple[str, ...] = TARGETS
     paths: tuple[str, ...] = PATHS
-    grids: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, config, **settings) -> TrainingConfig:
+        """The training settings of a :class:`hgtools.config.RunConfig` (seed and grids), with overrides."""
+        return cls(**{"seed": config.seed, "grids": config.sizes.grids, **settings})
 
     def grid(self, name: str) -> list[dict]:
-        return self.grids.get(name) or (QUICK_GRIDS if self.quick else GRIDS)[name]
+        return self.grids[name]
+
+    def identity(self) -> dict:
+        """Plain data that decides the trained models (with the architectures of the networks)."""
+        return {**asdict(self), "nn": NN_ARCHITECTURES}
 
 
 def smogn_settings(target: str, y_train: np.ndarray) -> tuple[dict | None, str]:
@@ -103,25 +100,6 @@ def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: s
     return best, best_mse, rows
 
 
-def _code_fingerprint() -> str:
-    """Hash of the source of the modules that shape trained models, so a code change retrains."""
-    import inspect
-
-    from hgtools import smogn
-
-    return hashlib.sha256("".join(inspect.getsource(m) for m in (models, smogn)).encode()
-                          + Path(__file__).read_bytes()).hexdigest()[:16]
-
-
-def cache_key(metadata: dict, config: TrainingConfig) -> str:
-    """A short hash of the catalogue's identity, the training settings and the learning code."""
-    identity = {k: metadata.get(k) for k in ("source", "seed", "box_size", "cuts", "mock_config",
-                                             "base_path", "snapshot", "zero_sfr_recipe")}
-    blob = json.dumps({"catalogue": identity, "config": asdict(config), "grids": GRIDS, "quick": QUICK_GRIDS,
-                       "nn": NN_ARCHITECTURES, "code": _code_fingerprint()}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 @dataclass
 class TrainingResult:
     """What a training run produced (all of it read back from the cache folder)."""
@@ -135,13 +113,24 @@ class TrainingResult:
     seconds: float
 
 
-def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None = None,
-          cache_dir: str | Path = "data/models") -> TrainingResult:
-    """Train (or load from the cache) every model of both paths for every target."""
+def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None = None, *,
+          folder: str | Path) -> TrainingResult:
+    """Train every model of both paths for every target, into ``folder`` (or load it if it is complete).
+
+    ``folder`` is named by the caller after everything the models depend on
+    (:meth:`hgtools.pipeline.Run.train` uses :func:`hgtools.artefacts.cache_key`);
+    it is written atomically, so it either holds a finished run or does not exist.
+    """
     config = TrainingConfig() if config is None else config
-    folder = Path(cache_dir) / cache_key(metadata, config)
+    folder = Path(folder)
     if (folder / "done.json").exists():
         return load(folder)
+    with atomic_write(folder, folder=True) as tmp:
+        _train_into(tmp, catalogue, metadata, config)
+    return load(folder)
+
+
+def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig) -> None:
     t_start = time.perf_counter()
     parts = split(catalogue, config.seed)
     train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
@@ -149,9 +138,6 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
     predictions = test_rows[["ID", *FEATURES, *config.targets, "sfr_zero", "X_h", "Y_h", "Z_h",
                              "x_g", "y_g", "z_g"]].reset_index(drop=True)
     searched, coefficients, augmented, notes = [], [], [], {}
-    tmp = folder.with_name(folder.name + ".partial")
-    if tmp.exists():  # a run that was interrupted
-        shutil.rmtree(tmp)
     steps = [(path, target) for path in config.paths for target in config.targets]
     for path, target in tqdm(steps, desc="training", unit="target"):
         data = train_rows[[*FEATURES, target]].reset_index(drop=True)
@@ -174,8 +160,8 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
         coefficients.append({"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_})
         base = stack.base_predictions(X_test)
         for j, name in enumerate(models.MODEL_NAMES):
-            predictions[f"{target}|{path}|{name}"] = base[:, j]
-        predictions[f"{target}|{path}|stack"] = stack.linear_.predict(base)
+            predictions[prediction_column(target, path, name)] = base[:, j]
+        predictions[prediction_column(target, path, "stack")] = stack.linear_.predict(base)
         val_scores["stack"] = stack.validation_mse_
         models.save_model(stack, tmp / "models" / path / target,
                           {"target": target, "path": path, "features": list(FEATURES),
@@ -191,11 +177,8 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
     pd.concat(augmented or [pd.DataFrame({"target": [], "value": []})]).to_parquet(tmp / "augmented.parquet")
     seconds = time.perf_counter() - t_start
     (tmp / "done.json").write_text(json.dumps({"notes": notes, "seconds": round(seconds, 1),
-                                               "config": asdict(config)}, default=str, indent=1))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return load(folder)
+                                               "config": asdict(config), "source": metadata.get("source")},
+                                              default=str, indent=1))
 
 
 def load(folder: str | Path) -> TrainingResult:
@@ -220,7 +203,7 @@ def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | N
     Returns
     -------
     pandas.DataFrame
-        The test split's ``ID``, true targets and one ``<target>|galaxy inputs|NN``
+        The test split's ``ID``, true targets and one ``prediction_column(target, GALAXY_INPUTS, "NN")``
         column per target.
     """
     config = TrainingConfig() if config is None else config
@@ -233,5 +216,5 @@ def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | N
         model = models.fit_model(models.make_model("NN", config.seed, **params),
                                  train_rows[inputs].to_numpy(), train_rows[target].to_numpy(),
                                  val_rows[inputs].to_numpy(), val_rows[target].to_numpy())
-        out[f"{target}|galaxy inputs|NN"] = model.predict(test_rows[inputs].to_numpy())
+        out[prediction_column(target, GALAXY_INPUTS, "NN")] = model.predict(test_rows[inputs].to_numpy())
     return out

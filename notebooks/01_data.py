@@ -27,13 +27,7 @@
 # ${\rm sSFR} = {\rm SFR}/M_*$, stellar half-mass radius $R_{1/2}^{(*)}$ and $g-i$ colour.
 
 # %% tags=["parameters"]
-seed = 0  # seed of every random step
-box_size = 205.0  # side of the mock box [Mpc/h]
-quick = False  # small configuration for CI
-catalogue_path = "../data/catalogue.parquet"  # built on first use if missing
-source = "mock"  # "mock": the embedded universe
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
@@ -41,12 +35,14 @@ from IPython.display import Markdown, display
 
 from hgtools import plots
 from hgtools.catalogue import FEATURES, LOG_HALO_MASS_MIN, LOG_STELLAR_MASS_MIN, TARGETS, split
-from hgtools.pipeline import ensure_catalogue
+from hgtools.pipeline import open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
+run = open_run(config)
+catalogue, meta = run.catalogue.table, run.meta
+display(run)  # the banner naming the data source
 
 # %% [markdown]
+# (table-cuts)=
 # ## Selecting the sample
 #
 # Only central galaxies enter: one row per halo. Two cuts remove objects too small to be
@@ -67,12 +63,13 @@ print(f"cuts: log10 M_vir >= {LOG_HALO_MASS_MIN} and log10 M* >= {LOG_STELLAR_MA
 # keeps shot noise low in the clustering measurements of the later chapters.
 
 # %%
-parts = split(catalogue, seed)
+parts = split(catalogue, run.config.seed)
 sizes = pd.Series(parts.sizes(), name="galaxies").to_frame()
 sizes["fraction"] = (sizes["galaxies"] / len(catalogue)).round(4)
 display(sizes)
 
 # %% [markdown]
+# (fig-features)=
 # ## The halo features
 
 # %%
@@ -84,6 +81,7 @@ fig = plots.distributions(catalogue, FEATURES, meta)
 # and spin are close to lognormal; $\delta_3$ spans more than two decades, from haloes in voids
 # to haloes in clusters.
 #
+# (fig-targets)=
 # ## The galaxy targets
 
 # %%
@@ -95,6 +93,7 @@ fig = plots.distributions(catalogue, TARGETS, meta, ncols=2)
 # quiescent one — and the size distribution is narrow. These shapes are what the models must
 # reproduce, not just the means.
 #
+# (fig-correlations)=
 # ## How the properties correlate
 
 # %%
@@ -121,12 +120,12 @@ fig = plots.zero_sfr(catalogue, meta)
 # target given the five halo features — which bounds what any model can reach on these data.
 
 # %%
-if meta["source"] == "mock":
+if run.catalogue.source.synthetic:
     from hgtools.sources.mock import calibration_table
 
     display(calibration_table(catalogue, meta).round(4))
 else:
-    print("Data from a TNG simulation: no calibration table applies.")
+    print("Data from a simulation: no calibration table applies.")
 
 # %% [markdown]
 # ## Building the catalogue from IllustrisTNG files
@@ -172,6 +171,6 @@ from hgtools.sources.tng import tng_catalogue
 from hgtools.sources.tng_mini import write_mini_run
 
 with tempfile.TemporaryDirectory() as tmp:
-    mini = write_mini_run(f"{tmp}/TNG-mini", n_random=200, seed=seed)
-    tng_cat, tng_meta = tng_catalogue(mini.base_path, 99, seed=seed)
+    mini = write_mini_run(f"{tmp}/TNG-mini", n_random=200, seed=run.config.seed)
+    tng_cat, tng_meta = tng_catalogue(mini.base_path, 99, seed=run.config.seed)
 display(tng_cat.head().round(3))

@@ -22,13 +22,7 @@
 # the same for both paths and are never augmented.
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
@@ -36,14 +30,15 @@ from IPython.display import Markdown, display
 
 from hgtools import plots, training
 from hgtools.catalogue import split
-from hgtools.pipeline import ensure_catalogue, ensure_models
+from hgtools.pipeline import open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
-print(f"models: {result.folder} (trained in {result.seconds:.0f} s; later chapters reuse them)")
+run = open_run(config)
+catalogue, meta = run.catalogue.table, run.meta
+display(run)  # the banner naming the data source
+result = run.models
 
 # %% [markdown]
+# (fig-1)=
 # ## The two paths (Fig. 1)
 
 # %%
@@ -57,11 +52,12 @@ fig = plots.methods_schematic()
 # stack, and every score of the next chapter is measured on the test set.
 
 # %%
-sizes = pd.Series(split(catalogue, seed).sizes(), name="galaxies").to_frame()
+sizes = pd.Series(split(catalogue, run.config.seed).sizes(), name="galaxies").to_frame()
 sizes["fraction"] = (sizes["galaxies"] / len(catalogue)).round(4)
 display(sizes)
 
 # %% [markdown]
+# (table-search)=
 # ## Models and their hyper-parameters
 #
 # Small grids are searched on the validation set (lowest MSE wins); LightGBM uses the study's
@@ -108,6 +104,7 @@ settings = pd.DataFrame({t: {k: str(v) for k, v in s.items()} for t, s in traini
 display(settings)
 
 # %% [markdown]
+# (appendix-a)=
 # ## Appendix A: the augmented training sets
 #
 # Each target in the training set, after SMOGN as its authors published it, and after SMOGN as
@@ -117,9 +114,8 @@ display(settings)
 # under-sampled bin.
 
 # %%
-package = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick, paths=("smogn",),
-                        smogn_compat="smogn-0.1.2")
-train_rows = catalogue.iloc[split(catalogue, seed).train]
+package = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2")
+train_rows = catalogue.iloc[split(catalogue, run.config.seed).train]
 fig = plots.augmented_distributions(
     train_rows, {"published SMOGN": result.augmented, "smogn 0.1.2": package.augmented}, meta)
 display(pd.Series(package.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())

@@ -23,29 +23,23 @@
 # property given the five halo features — marks the best any model can do.
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import evaluation, plots, reference
-from hgtools.pipeline import ensure_catalogue, ensure_joint_table, ensure_models, oracle_of
+from hgtools.pipeline import open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
-pred = result.predictions
-oracle = oracle_of(pred, meta)
+run = open_run(config)
+catalogue, meta = run.catalogue.table, run.meta
+display(run)  # the banner naming the data source
+pred, oracle = run.predictions, run.oracle
 scores = evaluation.score_table(pred)
 
 # %% [markdown]
+# (fig-2)=
 # ## Distributions (Fig. 2)
 #
 # True distributions (grey) and predicted ones: each model of the raw path, each model of the
@@ -55,6 +49,7 @@ scores = evaluation.score_table(pred)
 fig = plots.prediction_histograms(pred, meta)
 
 # %% [markdown]
+# (fig-3)=
 # ## Correlation between true and predicted values (Fig. 3)
 
 # %%
@@ -62,6 +57,7 @@ oracle_pcc = None if oracle is None else evaluation.oracle_scores(pred, oracle)[
 fig = plots.scores_by_model(scores, "PCC", meta, oracle_pcc, ylabel="Pearson r (test set)")
 
 # %% [markdown]
+# (fig-4)=
 # ## Distance between true and predicted distributions (Fig. 4)
 
 # %%
@@ -69,12 +65,14 @@ fig = plots.scores_by_model(scores, "KS", meta, ylabel="1D KS distance D (test s
 display(scores.pivot_table(index=["target", "model"], columns="path", values=["PCC", "MSE", "KS"]).round(4))
 
 # %% [markdown]
+# (fig-5)=
 # ## One galaxy at a time (Fig. 5)
 
 # %%
-fig = plots.true_vs_predicted(pred, meta, seed=seed)
+fig = plots.true_vs_predicted(pred, meta, seed=run.config.seed)
 
 # %% [markdown]
+# (fig-6)=
 # ## Joint relations (Fig. 6)
 #
 # Predicted relations between properties (density) against the true ones (contours): stellar
@@ -84,20 +82,23 @@ fig = plots.true_vs_predicted(pred, meta, seed=seed)
 fig = plots.joint_relations(pred, meta, reference.JOINT_RELATIONS)
 
 # %% [markdown]
+# (table-1)=
 # ## Table 1: two-dimensional KS distances
 #
 # Columns "(study)" are the study's published values on TNG300; they are **not** measured here.
 
 # %%
-display(ensure_joint_table(result, meta).round(4))
+display(run.artefact("table-1").round(4))
 
 # %% [markdown]
+# (table-b1)=
 # ## Table B1: MSE and PCC of the stacks
 #
 # With 68 % bootstrap intervals; "(study)" columns are the study's published TNG300 values.
 
 # %%
-display(evaluation.stack_table(pred, oracle, n_boot=30 if quick else 100, seed=seed).round(4))
+display(evaluation.stack_table(pred, oracle, n_boot=run.config.sizes.bootstrap_draws,
+                               seed=run.config.seed).round(4))
 
 # %% [markdown]
 # ## What the SMOGN fix changes
@@ -108,8 +109,7 @@ display(evaluation.stack_table(pred, oracle, n_boot=30 if quick else 100, seed=s
 # the stacked scores.
 
 # %%
-compat = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick, paths=("smogn",),
-                       smogn_compat="smogn-0.1.2")
+compat = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2")
 fixed = evaluation.score_table(pred, paths=("smogn",))
 package = evaluation.score_table(compat.predictions, paths=("smogn",))
 both = pd.concat({label: table[table["model"] == "stack"].set_index("target")[["MSE", "PCC", "KS"]]

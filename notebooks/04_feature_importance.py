@@ -27,24 +27,18 @@
 # exactly the same measurement. The black outlines in Fig. 7 are that truth.
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 from IPython.display import Markdown, display
 
 from hgtools import importance, plots
-from hgtools.pipeline import ensure_catalogue, ensure_importances, ensure_models
+from hgtools.pipeline import importances, open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
-features, stacks = ensure_importances(result, meta, seed=seed, quick=quick)
+run = open_run(config)
+meta = run.meta
+display(run)  # the banner naming the data source
+features, stacks = importances(run)
 features = importance.relative(features, "M_h")
 stacks = importance.relative(stacks, "LGBM", by=("target", "path"))
 display(Markdown(f"Halo-feature importances: {features['rows'].iloc[0]:,} randomly chosen test galaxies; "
@@ -52,6 +46,7 @@ display(Markdown(f"Halo-feature importances: {features['rows'].iloc[0]:,} random
                  f"{features['repeats'].iloc[0]} shuffles per feature."))
 
 # %% [markdown]
+# (fig-7)=
 # ## Importance of the halo features (Fig. 7)
 
 # %%
@@ -72,10 +67,10 @@ display(features.pivot_table(index=["target", "feature"], columns=["path", "mode
 # changing it (by one per cent of its spread) moves the law's conditional mean.
 
 # %%
-if meta["source"] == "mock":
+if run.catalogue.has_oracle:
     from hgtools.sources.mock import law_dependencies
 
-    display(law_dependencies(result.predictions, meta))
+    display(law_dependencies(run.predictions, meta))
     truth = features[features["model"] == "oracle"].set_index(["target", "feature"])["relative %"]
     learnt = (features[features["model"] != "oracle"]
               .groupby(["target", "feature"], sort=False)["relative %"].agg(["min", "max"]))
@@ -84,6 +79,7 @@ else:
     display(Markdown("The data are not from the embedded universe: the true law is unknown."))
 
 # %% [markdown]
+# (fig-8)=
 # ## Importance of each model inside the stacks (Fig. 8)
 #
 # The stack is a linear regression on the four models' predictions; shuffling one model's

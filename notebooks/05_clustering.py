@@ -34,33 +34,28 @@
 # and χ² is their sum over the 22 bandpowers.
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import clustering, evaluation, plots, reference
-from hgtools.pipeline import ensure_catalogue, ensure_models, ensure_spectra, oracle_of
+from hgtools.pipeline import open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
-pred = result.predictions
-samples = evaluation.clustering_samples(pred, oracle_of(pred, meta))
-spectra = ensure_spectra(result, meta, quick=quick)
+run = open_run(config)
+meta = run.meta
+display(run)  # the banner naming the data source
+pred = run.predictions
+samples = evaluation.clustering_samples(pred, run.oracle)
+spectra = run.artefact("fig-9")
 chi2 = clustering.chi2_table(spectra)
 display(Markdown(f"{len(pred):,} test galaxies in a {meta['box_size']:g} Mpc/h box; "
-                 f"mesh {128 if quick else 256}³; k from {spectra['k'].min():.3f} to "
+                 f"mesh {run.config.sizes.n_mesh}³; k from {spectra['k'].min():.3f} to "
                  f"{spectra['k'].max():.3f} h/Mpc."))
 
 # %% [markdown]
+# (table-2)=
 # ## The two-bin splits (Table 2)
 #
 # Counts and median values of the test galaxies in each bin, by their true and predicted
@@ -77,6 +72,7 @@ if empty:
     display(Markdown("No galaxy falls in " + ", ".join(empty) + ": these bins have no spectrum below."))
 
 # %% [markdown]
+# (fig-9)=
 # ## Power spectra (Fig. 9)
 #
 # Solid: true properties (band: Eq. 6 error); dashed: raw stack; dotted: SMOGN stack;

@@ -19,30 +19,25 @@
 # number, with what the study published — and with the best any model could do?
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import clustering, evaluation, plots
-from hgtools.pipeline import (ensure_catalogue, ensure_galaxy_inputs, ensure_joint_table, ensure_models,
-                              ensure_spectra, oracle_of)
+from hgtools.catalogue import GALAXY_INPUTS
+from hgtools.pipeline import open_run
 
-catalogue, meta = ensure_catalogue(catalogue_path, source, seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-result = ensure_models(catalogue, meta, catalogue_path, seed=seed, quick=quick)
-pred = result.predictions
+run = open_run(config)
+meta = run.meta
+display(run)  # the banner naming the data source
+pred = run.predictions
 scores = evaluation.score_table(pred)
-oracle = oracle_of(pred, meta)
+oracle = run.oracle
 
 # %% [markdown]
+# (fig-10)=
 # ## Galaxy properties as inputs (Fig. 10)
 #
 # For each target, a network with that target's architecture learns it from the five halo
@@ -51,14 +46,15 @@ oracle = oracle_of(pred, meta)
 # features only.
 
 # %%
-informed = ensure_galaxy_inputs(catalogue, result, seed=seed, quick=quick)
+informed = run.artefact("fig-10")
 raw_stack = scores[(scores["model"] == "stack") & (scores["path"] == "raw")].set_index("target")
 fig = plots.galaxy_inputs(informed, meta, raw_stack["PCC"].to_dict())
-informed_scores = evaluation.score_table(informed, paths=("galaxy inputs",), models=("NN",)).set_index("target")
+informed_scores = evaluation.score_table(informed, paths=(GALAXY_INPUTS,), models=("NN",)).set_index("target")
 display(pd.concat({"halo + galaxy inputs (NN)": informed_scores[["MSE", "PCC"]],
                    "halo inputs (raw stack)": raw_stack[["MSE", "PCC"]]}, axis=1).round(3))
 
 # %% [markdown]
+# (table-comparison)=
 # ## This run against the study
 #
 # The headline numbers of every chapter: Pearson r and MSE of the stacks (Table B1), the 2D KS
@@ -67,10 +63,10 @@ display(pd.concat({"halo + galaxy inputs (NN)": informed_scores[["MSE", "PCC"]],
 # possible prediction from the halo features (the embedded universe only).
 
 # %%
-spectra = ensure_spectra(result, meta, quick=quick)
+spectra = run.artefact("fig-9")
 chi2 = clustering.chi2_table(spectra)
 best = None if oracle is None else evaluation.oracle_scores(pred, oracle)
-table = evaluation.comparison_table(scores, ensure_joint_table(result, meta), chi2, best)
+table = evaluation.comparison_table(scores, run.artefact("table-1"), chi2, best)
 display(Markdown(f"**This run**: {plots.source_label(meta)[6:]}."))
 display(table)
 

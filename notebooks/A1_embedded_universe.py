@@ -25,25 +25,21 @@
 # make from the five halo features.
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import plots
-from hgtools.pipeline import ensure_catalogue
+from hgtools.config import RunConfig
+from hgtools.pipeline import open_run
 from hgtools.sources import mock
 
-catalogue, meta = ensure_catalogue(catalogue_path, "mock", seed=seed, box_size=box_size)
-display(Markdown(plots.source_banner(meta)))
-config = mock.config_from_metadata(meta)
+run = open_run(RunConfig.from_dict(config).with_source("mock"))  # this appendix is about the embedded universe
+catalogue, meta = run.catalogue.table, run.meta
+universe = mock.config_from_metadata(meta)
+display(run)  # the banner naming the data source
 
 # %% [markdown]
 # ## Ingredients
@@ -106,12 +102,13 @@ config = mock.config_from_metadata(meta)
 
 # %%
 params = pd.concat({
-    "halo model": pd.Series(config.to_dict()["halos"]),
-    "galaxy law": pd.Series(config.to_dict()["law"]),
+    "halo model": pd.Series(universe.to_dict()["halos"]),
+    "galaxy law": pd.Series(universe.to_dict()["law"]),
 }).to_frame("value")
 display(params)
 
 # %% [markdown]
+# (table-calibration)=
 # ## Calibration: target against achieved
 #
 # The parameters were tuned so that, after the study's cuts, the sample matches the TNG300-1
@@ -129,12 +126,14 @@ display(calibration.round(4))
 print(f"generated in {meta['generation_seconds']} s (box {meta['box_size']:g} Mpc/h)")
 
 # %% [markdown]
+# (fig-law)=
 # ## The relations it contains
 
 # %%
 fig = plots.law_relations(catalogue, meta)
 
 # %% [markdown]
+# (fig-bias)=
 # ## Clustering: halo bias and assembly bias
 #
 # Large-scale bias is measured from counts in cells of about $12\,h^{-1}$Mpc, each mass bin
@@ -153,6 +152,7 @@ fig = plots.bias_by_mass(
     assembly=(assembly["M_h"].to_numpy(), assembly["old/young"].to_numpy(), assembly["error"].to_numpy()))
 
 # %% [markdown]
+# (fig-oracle)=
 # ## The oracle
 #
 # The best any model can do from halo properties alone: each galaxy's true property against

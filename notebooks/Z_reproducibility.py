@@ -20,13 +20,7 @@
 # in it, on the machine it names).
 
 # %% tags=["parameters"]
-seed = 0
-box_size = 205.0
-quick = False
-catalogue_path = "../data/catalogue.parquet"
-source = "mock"
-bench_dir = "../bench/results"
-timings_path = ""
+config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
 import json
@@ -35,25 +29,39 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hgtools import plots
-from hgtools.catalogue import read_metadata
+from hgtools import artefacts
+from hgtools.book import TIMINGS_FILE
+from hgtools.pipeline import open_run, project_root
 
-meta = read_metadata(catalogue_path) if Path(catalogue_path).exists() else {}
-display(Markdown(plots.source_banner(meta) if meta else "No catalogue has been built yet."))
+run = open_run(config)
+meta = run.meta
+display(run)  # the banner naming the data source
 
 # %% [markdown]
 # ## This build
 
 # %%
-build = {"seed": seed, "box size [Mpc/h]": box_size, "quick mode": quick,
-         "catalogue": Path(catalogue_path).name, "source": meta.get("source")}
-display(pd.Series(build, name="value").to_frame())
+build = {**run.config.identity(), "sizes": run.config.sizes.name, "catalogue file": run.catalogue.path.name}
+display(pd.Series({k: str(v) for k, v in build.items()}, name="value").to_frame())
 display(pd.Series(meta.get("versions", {}), name="version").to_frame())
-if timings_path and Path(timings_path).exists():
-    timings = pd.Series(json.loads(Path(timings_path).read_text()), name="seconds").to_frame()
+if Path(TIMINGS_FILE).exists():  # written by the build beside the executed notebooks
+    timings = pd.Series(json.loads(Path(TIMINGS_FILE).read_text()), name="seconds").to_frame()
     timings.index.name = "stage (notebooks executed before this page)"
     display(timings)
     print(f"total so far: {timings['seconds'].sum():.1f} s")
+
+# %% [markdown]
+# (artefact-map)=
+# ## Where every figure and table comes from
+#
+# Each figure and table of the book is declared once in `hgtools.artefacts`: the function that
+# computes it, the one that draws it, the modules of `hgtools` whose code decides it and the data
+# it reads. Cached tables are stored under a key made of exactly those declarations, the run
+# configuration above and the identity of the catalogue, so editing any declared module recomputes
+# them on the next build.
+
+# %%
+display(Markdown(artefacts.map_markdown()))
 
 # %% [markdown]
 # ## Benchmarks
@@ -61,7 +69,8 @@ if timings_path and Path(timings_path).exists():
 # Run `make bench` to measure them again; each result names its command, date and machine.
 
 # %%
-results = sorted(Path(bench_dir).glob("*.json")) if Path(bench_dir).exists() else []
+bench_dir = project_root() / "bench" / "results"
+results = sorted(bench_dir.glob("*.json")) if bench_dir.exists() else []
 if not results:
     print("no benchmark results yet: run `make bench`")
 for path in results:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hgtools.book import GENERATED, BookConfig, build, notebook_order
+from hgtools.book import GENERATED, build, notebook_order
+from hgtools.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 REMOTE = re.compile(r"<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*[\"'](?:https?:)?//", re.I)
@@ -27,7 +28,7 @@ def test_notebook_order_follows_the_toc():
 @pytest.fixture(scope="module")
 def quick_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    config = BookConfig(seed=0, box_size=48.0, quick=True, catalogue_path=str(out / "cat.parquet"))
+    config = RunConfig(seed=0, box_size=48.0, quick=True, data_dir=str(out / "data"))
     html = build(ROOT, out, config)
     return out, html
 
@@ -85,3 +86,17 @@ def test_pages_render_in_headless_chromium(quick_book, tmp_path):
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_every_artefact_is_on_its_page_and_on_the_map(quick_book):
+    from hgtools.artefacts import ARTEFACTS
+
+    _, html = quick_book
+    intro = (html / "book" / "intro.html").read_text()
+    provenance = (html / GENERATED / "Z_reproducibility.html").read_text()
+    for artefact in ARTEFACTS:
+        page = (html / GENERATED / f"{artefact.chapter}.html").read_text()
+        assert f'id="{artefact.label}"' in page, (artefact.key, artefact.chapter)
+        assert f'{artefact.chapter}.html#{artefact.label}"' in intro, artefact.key
+        assert f"#{artefact.label}" in provenance and artefact.number in provenance, artefact.key

@@ -161,7 +161,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, small_catalogue, monkeypat
 
     monkeypatch.setattr(pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
-        hc.write_catalogue(small_catalogue.iloc[:10], target, {"source": "mock", "box_size": 128.0})
+        hc.write_catalogue(small_catalogue.iloc[:10], target, {"source": "mock", "box_size": 128.0}, overwrite=True)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["cat.parquet"]
 
@@ -183,3 +183,11 @@ def test_build_catalogue_applies_cuts_and_recipe(universe):
     assert list(cat.columns) == list(hc.SCHEMA)
     with pytest.raises(CatalogueError, match="must name 'box_size'"):
         hc.build_catalogue(cat, seed=0, metadata={"source": "mock"})
+
+
+def test_one_vocabulary_for_prediction_columns():
+    assert hc.prediction_column("radius", "smogn", "stack") == "radius|smogn|stack"
+    assert hc.parse_prediction_column("radius|smogn|stack") == ("radius", "smogn", "stack")
+    assert hc.parse_prediction_column("radius") is None
+    with pytest.raises(ValueError, match="without '\\|'"):
+        hc.prediction_column("a|b", "raw", "NN")

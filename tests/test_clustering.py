@@ -154,7 +154,7 @@ def test_mesh_too_coarse_and_empty_bin_are_named():
     with pytest.raises(ValueError, match="Nyquist"):
         clustering.power_spectrum(pos, 100.0, n_mesh=16, n_bins=22)
     values = pd.DataFrame({"stellar_mass": np.full(100, 9.0)})
-    with pytest.raises(ValueError, match="bin 2 of stellar_mass .* is empty"):
+    with pytest.raises(ValueError, match="bin 2 of stellar_mass .* holds 0 galaxies"):
         clustering.split_spectra({"true": (values, pos)}, 100.0, {"stellar_mass": (8.8, 10.6, 12.7)},
                                  n_mesh=16, n_bins=2)
 

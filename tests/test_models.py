@@ -95,7 +95,7 @@ def test_predict_command(tmp_path, data, model_set, suffix):
     pred = pd.read_parquet(out)
     stack, _ = models.load_model(model_set / "color")
     np.testing.assert_allclose(pred["color"], stack.predict(sub[list(FEATURES)].to_numpy()), rtol=1e-12)
-    assert {"ID", "stellar_mass", "stellar_mass_LGBM", "color_NN"} <= set(pred.columns)
+    assert {"ID", "stellar_mass", "stellar_mass|raw|LGBM", "color|raw|NN"} <= set(pred.columns)
     assert read_catalogue.__module__  # the output is written by the same atomic writer
 
 
@@ -134,6 +134,7 @@ def test_loading_refuses_unknown_types(tmp_path):
 def test_predict_needs_models(tmp_path, capsys, data):
     halos = tmp_path / "halos.parquet"
     data[0].iloc[:10][["ID", *FEATURES]].to_parquet(halos)
-    assert cli.main(["predict", "--models", str(tmp_path), "--halos", str(halos),
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["predict", "--models", str(tmp_path / "empty"), "--halos", str(halos),
                      "--out", str(tmp_path / "p.parquet")]) == 1
     assert "no saved stack" in capsys.readouterr().err

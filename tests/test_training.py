@@ -24,13 +24,13 @@ def test_smogn_settings_fall_back_honestly():
     assert settings is None and note.startswith("no augmentation")
 
 
-def test_cache_key_follows_data_and_settings():
-    meta = {"source": "mock", "seed": 0, "box_size": 64.0, "cuts": [["a", 1]]}
-    key = training.cache_key(meta, training.TrainingConfig())
-    assert key == training.cache_key(dict(meta), training.TrainingConfig())
-    assert key != training.cache_key({**meta, "seed": 1}, training.TrainingConfig())
-    assert key != training.cache_key(meta, training.TrainingConfig(quick=True))
-    assert key != training.cache_key(meta, training.TrainingConfig(smogn_compat="smogn-0.1.2"))
+def test_training_settings_come_from_the_run():
+    from hgtools.config import FULL, QUICK, RunConfig
+
+    assert training.TrainingConfig.from_run(RunConfig(seed=3)).grids == FULL.grids
+    quick = training.TrainingConfig.from_run(RunConfig(quick=True), paths=("smogn",))
+    assert quick.grids == QUICK.grids and quick.paths == ("smogn",) and quick.seed == 0
+    assert quick.identity()["nn"] == training.NN_ARCHITECTURES
 
 
 @pytest.mark.slow
@@ -38,15 +38,18 @@ def test_quick_training_is_cached_and_usable(tmp_path):
     from hgtools.sources.mock import MockConfig, mock_catalogue
 
     cat, meta = mock_catalogue(MockConfig(box_size=48.0, seed=1))
-    config = training.TrainingConfig(quick=True, grids={"ERT": [{"n_estimators": 20}], "NN": [{"epochs": 10}]})
-    result = training.train(cat, meta, config, cache_dir=tmp_path)
+    from hgtools.config import QUICK
+
+    grids = {**QUICK.grids, "ERT": [{"n_estimators": 20}], "NN": [{"epochs": 10}]}
+    config = training.TrainingConfig(grids=grids)
+    result = training.train(cat, meta, config, folder=tmp_path / "run")
     pred = result.predictions
     for target in TARGETS:
         for path in training.PATHS:
             assert np.isfinite(pred[f"{target}|{path}|stack"]).all()
     assert len(pred) == round(0.4 * len(cat)) and set(result.search["path"]) == set(training.PATHS)
     t0 = time.perf_counter()
-    again = training.train(cat, meta, config, cache_dir=tmp_path)
+    again = training.train(cat, meta, config, folder=tmp_path / "run")
     assert time.perf_counter() - t0 < 5 and again.folder == result.folder
     assert again.predictions.equals(pred)
     _, card = models.load_model(result.folder / "models" / "smogn" / "radius")
@@ -54,6 +57,6 @@ def test_quick_training_is_cached_and_usable(tmp_path):
     assert set(card["scores"]["validation MSE"]) == {*models.MODEL_NAMES, "stack"}
     assert card["hyper_parameters"]["LGBM"]["num_leaves"] == 31 and "versions" in card
     stacks = models.predict_with_set(result.folder / "models" / "raw", cat.iloc[:20])
-    assert {f"{t}_NN" for t in TARGETS} <= set(stacks.columns)
+    assert {f"{t}|raw|NN" for t in TARGETS} <= set(stacks.columns)
     assert np.isfinite(stacks[list(TARGETS)].to_numpy()).all()
     assert list(FEATURES) == [c for c in pred.columns if c in FEATURES]

@@ -36,6 +36,7 @@ from scipy import special, stats
 from tqdm.auto import tqdm
 
 from hgtools.catalogue import FEATURES, LOG_STELLAR_MASS_MIN, ZERO_SFR_MEAN, build_catalogue
+from hgtools.config import TNG300_BOX_SIZE
 from hgtools.cosmology import RHO_CRIT0, cosmology_metadata, tng_cosmology, virial_radius
 from hgtools.overdensity import delta3
 from hgtools.sources.lognormal import field_from_modes, gaussian_modes, sample_biased_positions
@@ -140,7 +141,7 @@ class GalaxyLaw:
 class MockConfig:
     """What to generate: box, seed and the two models."""
 
-    box_size: float = 205.0
+    box_size: float = TNG300_BOX_SIZE
     """Side of the periodic box [Mpc/h]."""
     seed: int = 0
     halos: HaloModel = field(default_factory=HaloModel)
@@ -590,7 +591,7 @@ def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
     from hgtools.catalogue import TARGETS
 
     rows = []
-    scale = (205.0 / float(metadata["box_size"])) ** 3
+    scale = (TNG300_BOX_SIZE / float(metadata["box_size"])) ** 3
     rows.append(("N galaxies (per TNG300 volume)", ref.TNG300_N_GALAXIES, len(catalogue) * scale))
     for col, (mean, std) in ref.TNG300_SAMPLE.items():
         rows.append((f"mean {col}", mean, catalogue[col].mean()))
