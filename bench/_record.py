@@ -20,14 +20,12 @@ def machine() -> str:
 
 def record(name: str, title: str, rows: list[dict]) -> Path:
     """Write ``bench/results/<name>.json`` (atomically) and print the rows."""
-    RESULTS.mkdir(exist_ok=True)
+    from hgtools.io import write_text
+
     payload = {"title": title, "command": " ".join(["python", *sys.argv]),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine(), "rows": rows}
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    tmp.replace(path)
+    path = write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=1) + "\n")
     for row in rows:
         print(row)
     return path

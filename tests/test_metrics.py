@@ -58,3 +58,16 @@ def test_bootstrap_interval_brackets_the_score_and_is_seeded():
     value, lo, hi = metrics.bootstrap_interval(metrics.pearson, y, p, n_boot=100, seed=3)
     assert lo < value < hi and hi - lo < 0.05
     assert metrics.bootstrap_interval(metrics.pearson, y, p, n_boot=100, seed=3) == (value, lo, hi)
+
+
+@pytest.mark.parametrize("n1, n2", [(1, 1), (1, 5), (2, 3), (17, 400), (513, 257)])
+def test_dominance_counts_are_exact(n1, n2):
+    """The wavelet-matrix counter against brute force, with ties, single points and unequal sizes."""
+    rng = np.random.default_rng(n1 * 1000 + n2)
+    px, py = rng.integers(0, 9, n1), rng.integers(0, 9, n1)
+    qx, qy = rng.integers(0, 11, n2), rng.integers(0, 11, n2)
+    counter = metrics._DominanceCounter(px, py, n_ranks=11)
+    expected = ((px[None, :] < qx[:, None]) & (py[None, :] < qy[:, None])).sum(axis=1)
+    np.testing.assert_array_equal(counter.count(qx, qy), expected)
+    a, b = rng.integers(0, 4, (n1, 2)).astype(float), rng.integers(0, 4, (n2, 2)).astype(float)
+    assert metrics.ks_2d(a, b) == metrics.ks_2d_direct(a, b)
