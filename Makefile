@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/tng.py
 	$(BIN)/python bench/ks2d.py
+	$(BIN)/python bench/training.py
 	$(BIN)/python bench/smogn.py
 	$(BIN)/python bench/power_spectrum.py
 	$(BIN)/python bench/book.py

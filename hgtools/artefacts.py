@@ -208,7 +208,7 @@ def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | 
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def map_table() -> "pandas.DataFrame":
+def map_table():
     """Every artefact with its number, caption, chapter and declared dependencies (one row each)."""
     import pandas as pd
 

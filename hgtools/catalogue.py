@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -362,7 +363,7 @@ def software_versions() -> dict[str, str]:
 
 def write_catalogue(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *,
                     overwrite: bool = False) -> Path:
-    """Write a valid catalogue and its metadata to parquet, atomically (:func:`hgtools.io.atomic_write`).
+    """Write a valid catalogue and its metadata to parquet, atomically (:func:`write_table`).
 
     The table is validated first (what :func:`read_catalogue` would refuse is
     never written), so a file that exists is always readable.
@@ -374,38 +375,26 @@ def write_catalogue(table: pd.DataFrame, path: str | os.PathLike, metadata: dict
     hgtools.io.OutputExistsError
         If ``path`` exists and ``overwrite`` is false.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from hgtools.io import atomic_write
-
     if "source" not in metadata:
         raise CatalogueError("catalogue metadata must name its 'source'")
     validate(table, box_size=metadata.get("box_size"))
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    schema_meta = dict(arrow.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=_json_default).encode()
-    arrow = arrow.replace_schema_metadata(schema_meta)
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        pq.write_table(arrow, tmp)
-    return Path(path)
+    return write_table(table, path, metadata, overwrite=overwrite)
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *, overwrite: bool = False,
                 inputs=()) -> Path:
-    """Write any table (e.g. predictions) with hgtools metadata to parquet, atomically.
+    """Write a table (a catalogue, predictions, a cached artefact) with hgtools metadata to parquet.
 
-    Unlike :func:`write_catalogue` the table need not hold every catalogue
-    column; ``path`` may never be one of ``inputs``.
+    Atomic (:func:`hgtools.io.atomic_write`); ``path`` may never be one of ``inputs``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hgtools.io import atomic_write
+    from hgtools.io import atomic_write, json_default
 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     schema_meta = dict(arrow.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=_json_default).encode()
+    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=json_default).encode()
     with atomic_write(path, overwrite=overwrite, inputs=inputs) as tmp:
         pq.write_table(arrow.replace_schema_metadata(schema_meta), tmp)
     return Path(path)
@@ -507,9 +496,13 @@ class Catalogue:
         """What decides this catalogue's content: the metadata that made it and a digest of the table."""
         keys = ("source", "seed", "box_size", "cuts", "mock_config", "base_path", "snapshot", "zero_sfr_recipe",
                 "concentration")
-        digest = pd.util.hash_pandas_object(self.table, index=False).to_numpy()
-        return {**{k: self.meta[k] for k in keys if k in self.meta},
-                "rows": len(self.table), "sha256": hashlib.sha256(digest.tobytes()).hexdigest()[:16]}
+        return {**{k: self.meta[k] for k in keys if k in self.meta}, "rows": len(self.table), "sha256": self._digest}
+
+    @cached_property
+    def _digest(self) -> str:
+        """A digest of the table's content (computed once)."""
+        values = pd.util.hash_pandas_object(self.table, index=False).to_numpy()
+        return hashlib.sha256(values.tobytes()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -524,9 +517,3 @@ class Catalogue:
         """Write the catalogue (atomically; see :func:`write_catalogue`); return it with its path."""
         write_catalogue(self.table, path, self.meta, overwrite=overwrite)
         return Catalogue(self.table, self.meta, Path(path))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

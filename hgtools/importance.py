@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.inspection import permutation_importance as _sklearn_permutation_importance
-from tqdm.auto import tqdm
 
 from hgtools import models
-from hgtools.catalogue import FEATURES, TARGETS, prediction_column
+from hgtools.io import report
+from hgtools.parallel import run_concurrently
+from hgtools.catalogue import FEATURES, TARGETS, parse_prediction_column, prediction_column
 
 
 class FunctionRegressor(RegressorMixin, BaseEstimator):
@@ -115,7 +116,7 @@ def relative(table: pd.DataFrame, reference: str, by=("target", "path", "model")
 
 def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, targets=TARGETS,
                       paths=("raw", "smogn"), n_repeats: int = 5, max_rows: int | None = 20_000,
-                      seed: int = 0, oracle=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      seed: int = 0, oracle=None, workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fig. 7 and Fig. 8: importances of the halo features and of the stacked models.
 
     Parameters
@@ -139,6 +140,8 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
     oracle : callable, optional
         ``oracle(features_table) -> table of targets``; if given, its
         importances are added with ``path == "truth"`` and ``model == "oracle"``.
+    workers : int, optional
+        Processes measuring stacks side by side (:func:`hgtools.parallel.run_concurrently`).
 
     Returns
     -------
@@ -149,19 +152,15 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
     rows = rng.permutation(len(predictions))[:max_rows] if max_rows else np.arange(len(predictions))
     subset = predictions.iloc[np.sort(rows)]
     X = subset[list(FEATURES)].to_numpy()
-    feature_frames, stack_frames = [], []
-    steps = [(t, p) for t in targets for p in paths]
     t0 = time.perf_counter()
-    for target, path in tqdm(steps, desc="permutation importance", unit="stack"):
-        stack, _ = models.load_model(Path(models_folder) / path / target)
-        y = subset[target].to_numpy()
-        for name, model in stack.base_models.items():
-            table = permutation_importance(model, X, y, feature_names=FEATURES, n_repeats=n_repeats, seed=seed)
-            feature_frames.append(table.reset_index().assign(target=target, path=path, model=name))
-        base = predictions[[prediction_column(target, path, name) for name in stack.base_models]].to_numpy()
-        table = permutation_importance(stack.linear_, base, predictions[target].to_numpy(),
-                                       feature_names=list(stack.base_models), n_repeats=n_repeats, seed=seed)
-        stack_frames.append(table.reset_index().assign(target=target, path=path, model="stack"))
+    tasks = [dict(folder=Path(models_folder) / path / target, target=target, path=path, X=X,
+                  y=subset[target].to_numpy(), y_all=predictions[target].to_numpy(),
+                  base=predictions[[c for c in predictions if (parse_prediction_column(c) or ())[:2] == (target, path)]],
+                  n_repeats=n_repeats, seed=seed)
+             for target in targets for path in paths]
+    measured = run_concurrently(_stack_importances, tasks, workers, "permutation importance")
+    feature_frames = [frame for frames, _ in measured for frame in frames]
+    stack_frames = [stack for _, stack in measured]
     if oracle is not None:
         for target in targets:
             law = FunctionRegressor(lambda a, t=target: oracle(pd.DataFrame(a, columns=list(FEATURES)))[t])
@@ -171,6 +170,19 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
     columns = ["target", "path", "model", "feature", "importance", "std", "baseline MSE", "rows", "repeats"]
     features = pd.concat(feature_frames, ignore_index=True)[columns]
     stacks = pd.concat(stack_frames, ignore_index=True)[columns]
-    print(f"permutation importance: {len(feature_frames)} models on {len(subset)} test galaxies, "
-          f"{len(stack_frames)} stacks, in {time.perf_counter() - t0:.1f} s")
+    report(f"permutation importance: {len(feature_frames)} models on {len(subset)} test galaxies, "
+           f"{len(stack_frames)} stacks, in {time.perf_counter() - t0:.1f} s")
     return features, stacks
+
+
+def _stack_importances(folder: Path, target: str, path: str, X: np.ndarray, y: np.ndarray, y_all: np.ndarray,
+                       base: pd.DataFrame, n_repeats: int, seed: int) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """The halo-feature importances of one saved stack's base models, and its base models' importances."""
+    stack, _ = models.load_model(folder)
+    frames = [permutation_importance(model, X, y, feature_names=FEATURES, n_repeats=n_repeats, seed=seed)
+              .reset_index().assign(target=target, path=path, model=name)
+              for name, model in stack.base_models.items()]
+    names = list(stack.base_models)
+    table = permutation_importance(stack.linear_, base[[prediction_column(target, path, n) for n in names]].to_numpy(),
+                                   y_all, feature_names=names, n_repeats=n_repeats, seed=seed)
+    return frames, table.reset_index().assign(target=target, path=path, model="stack")

@@ -230,34 +230,13 @@ def write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) ->
     return Path(path)
 
 
-def write_json(path: str | os.PathLike, data, *, overwrite: bool = True) -> Path:
-    """Write plain data as indented JSON, atomically (NumPy scalars become numbers)."""
-    import json
-
-    return write_text(path, json.dumps(data, indent=1, default=plain, sort_keys=False) + "\n",
-                      overwrite=overwrite)
-
-
-def write_parquet(table, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write a :class:`pandas.DataFrame` to parquet, atomically."""
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        table.to_parquet(tmp)
-    return Path(path)
-
-
-def plain(obj):
-    """``json.dumps`` default: NumPy scalars and arrays, paths and tuples become plain data."""
+def json_default(obj):
+    """``json.dumps(..., default=json_default)``: NumPy scalars become plain numbers."""
     import numpy as np
 
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 
 
 def report(message: str) -> None:
@@ -267,5 +246,5 @@ def report(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-__all__ = ["OutputExistsError", "atomic_write", "check_output", "plain", "remove_stale_temporaries", "report",
-           "write_json", "write_parquet", "write_text"]
+__all__ = ["OutputExistsError", "atomic_write", "check_output", "json_default", "remove_stale_temporaries", "report",
+           "write_text"]

@@ -93,7 +93,7 @@ class Run:
     code_root : path
         Where the declared modules of cache keys are read (the installed package).
     verbose : bool
-        Say on stdout what is reused and what is computed (and how long it took).
+        Say on the terminal (stderr) what is reused and what is computed, and how long it took.
     """
 
     def __init__(self, config: RunConfig, catalogue: Catalogue, *, code_root: str | os.PathLike = artefacts.PACKAGE_DIR,
@@ -120,7 +120,9 @@ class Run:
         config = training.TrainingConfig.from_run(self.config, **settings)
         key = artefacts.cache_key(artefacts.TRAINING, self.config.identity(), self.catalogue.identity(),
                                   code_root=self.code_root, extra=config.identity())
-        return training.train(self.catalogue.table, self.meta, config, folder=self.cache_dir / "models" / key)
+        return training.train(self.catalogue.table, self.meta, config, folder=self.cache_dir / "models" / key,
+                              card={"run": self.config.to_dict(), "cache_key": key,
+                                    "catalogue": self.catalogue.identity()})
 
     @cached_property
     def models(self):

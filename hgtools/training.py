@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from hgtools import models
 from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column, split
 from hgtools.config import FULL
 from hgtools.io import atomic_write
+from hgtools.parallel import run_concurrently
 from hgtools.smogn import STUDY_SETTINGS, plan, smoter
 
 PATHS = ("raw", "smogn")
@@ -114,71 +114,93 @@ class TrainingResult:
 
 
 def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None = None, *,
-          folder: str | Path) -> TrainingResult:
+          folder: str | Path, workers: int | None = None, card: dict | None = None) -> TrainingResult:
     """Train every model of both paths for every target, into ``folder`` (or load it if it is complete).
 
     ``folder`` is named by the caller after everything the models depend on
     (:meth:`hgtools.pipeline.Run.train` uses :func:`hgtools.artefacts.cache_key`);
     it is written atomically, so it either holds a finished run or does not exist.
+    The (path, target) steps run on ``workers`` processes (default: one per
+    core; :func:`run_concurrently`), with the same results as one process.
+    ``card`` (plain data, e.g. the run configuration and the cache key) is
+    recorded in the folder's ``done.json``.
     """
     config = TrainingConfig() if config is None else config
     folder = Path(folder)
     if (folder / "done.json").exists():
         return load(folder)
     with atomic_write(folder, folder=True) as tmp:
-        _train_into(tmp, catalogue, metadata, config)
+        _train_into(tmp, catalogue, metadata, config, workers, card or {})
     return load(folder)
 
 
-def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig) -> None:
+def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig,
+                workers: int | None, card: dict) -> None:
     t_start = time.perf_counter()
     parts = split(catalogue, config.seed)
     train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
     X_val, X_test = val_rows[list(FEATURES)].to_numpy(), test_rows[list(FEATURES)].to_numpy()
     predictions = test_rows[["ID", *FEATURES, *config.targets, "sfr_zero", "X_h", "Y_h", "Z_h",
                              "x_g", "y_g", "z_g"]].reset_index(drop=True)
+    steps = [dict(path=path, target=target, data=train_rows[[*FEATURES, target]].reset_index(drop=True),
+                  X_val=X_val, y_val=val_rows[target].to_numpy(), X_test=X_test, config=config,
+                  folder=tmp / "models" / path / target, source=metadata.get("source"))
+             for path in config.paths for target in config.targets]
     searched, coefficients, augmented, notes = [], [], [], {}
-    steps = [(path, target) for path in config.paths for target in config.targets]
-    for path, target in tqdm(steps, desc="training", unit="target"):
-        data = train_rows[[*FEATURES, target]].reset_index(drop=True)
+    for step, out in zip(steps, run_concurrently(_fit_step, steps, workers, "training"), strict=True):
+        path, target = step["path"], step["target"]
+        searched += out["searched"]
+        coefficients.append(out["coefficients"])
         if path == "smogn":
-            settings, notes[target] = smogn_settings(target, data[target].to_numpy())
-            if settings is not None:
-                try:
-                    data = smoter(data, target, seed=config.seed, compat=config.smogn_compat, **settings)
-                except ValueError as err:  # e.g. smogn 0.1.2 cannot handle a rare bin smaller than k
-                    notes[target] = f"no augmentation: SMOGN ({config.smogn_compat or 'published'}) failed: {err}"
-            augmented.append(pd.DataFrame({"target": target, "value": data[target].to_numpy()}))
-        X, y = data[list(FEATURES)].to_numpy(), data[target].to_numpy()
-        y_val = val_rows[target].to_numpy()
-        fitted, val_scores = {}, {}
-        for name in models.MODEL_NAMES:
-            fitted[name], val_scores[name], rows = search(name, config.grid(name), X, y, X_val, y_val,
-                                                          config.seed, target)
-            searched += [{"path": path, "target": target, "training rows": len(y), **r} for r in rows]
-        stack = models.StackedModel(fitted).fit(X_val, y_val)
-        coefficients.append({"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_})
-        base = stack.base_predictions(X_test)
-        for j, name in enumerate(models.MODEL_NAMES):
-            predictions[prediction_column(target, path, name)] = base[:, j]
-        predictions[prediction_column(target, path, "stack")] = stack.linear_.predict(base)
-        val_scores["stack"] = stack.validation_mse_
-        models.save_model(stack, tmp / "models" / path / target,
-                          {"target": target, "path": path, "features": list(FEATURES),
-                           "feature_units": {f: SCHEMA[f].unit for f in FEATURES},
-                           "source": metadata.get("source"), "training_rows": len(y),
-                           "scores": {"validation MSE": val_scores},
-                           "hyper_parameters": {n: models.plain_params(m) for n, m in fitted.items()},
-                           "smogn": notes.get(target) if path == "smogn" else None})
-    tmp.mkdir(parents=True, exist_ok=True)
+            notes[target] = out["note"]
+            augmented.append(pd.DataFrame({"target": target, "value": out["augmented"]}))
+        for name, values in out["predictions"].items():
+            predictions[prediction_column(target, path, name)] = values
     predictions.to_parquet(tmp / "predictions.parquet")
     pd.DataFrame(searched).to_parquet(tmp / "search.parquet")
     pd.DataFrame(coefficients).to_parquet(tmp / "coefficients.parquet")
     pd.concat(augmented or [pd.DataFrame({"target": [], "value": []})]).to_parquet(tmp / "augmented.parquet")
     seconds = time.perf_counter() - t_start
-    (tmp / "done.json").write_text(json.dumps({"notes": notes, "seconds": round(seconds, 1),
+    (tmp / "done.json").write_text(json.dumps({**card, "notes": notes, "seconds": round(seconds, 1),
                                                "config": asdict(config), "source": metadata.get("source")},
                                               default=str, indent=1))
+
+
+def _fit_step(path: str, target: str, data: pd.DataFrame, X_val: np.ndarray, y_val: np.ndarray,
+              X_test: np.ndarray, config: TrainingConfig, folder: Path, source: str | None) -> dict:
+    """One (path, target) of a training run: SMOGN if asked, the four searches, the stack, saved to ``folder``.
+
+    Independent of every other step (its own seeds), so steps may run in any
+    order or process and give the same models.
+    """
+    note = None
+    if path == "smogn":
+        settings, note = smogn_settings(target, data[target].to_numpy())
+        if settings is not None:
+            try:
+                data = smoter(data, target, seed=config.seed, compat=config.smogn_compat, **settings)
+            except ValueError as err:  # e.g. smogn 0.1.2 cannot handle a rare bin smaller than k
+                note = f"no augmentation: SMOGN ({config.smogn_compat or 'published'}) failed: {err}"
+    X, y = data[list(FEATURES)].to_numpy(), data[target].to_numpy()
+    fitted, val_scores, searched = {}, {}, []
+    for name in models.MODEL_NAMES:
+        fitted[name], val_scores[name], rows = search(name, config.grid(name), X, y, X_val, y_val,
+                                                      config.seed, target)
+        searched += [{"path": path, "target": target, "training rows": len(y), **r} for r in rows]
+    stack = models.StackedModel(fitted).fit(X_val, y_val)
+    base = stack.base_predictions(X_test)
+    val_scores["stack"] = stack.validation_mse_
+    models.save_model(stack, folder,
+                      {"target": target, "path": path, "features": list(FEATURES),
+                       "feature_units": {f: SCHEMA[f].unit for f in FEATURES},
+                       "source": source, "training_rows": len(y),
+                       "scores": {"validation MSE": val_scores},
+                       "hyper_parameters": {n: models.plain_params(m) for n, m in fitted.items()},
+                       "smogn": note})
+    return {"searched": searched, "note": note, "augmented": data[target].to_numpy(),
+            "coefficients": {"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_},
+            "predictions": {**{name: base[:, j] for j, name in enumerate(models.MODEL_NAMES)},
+                            "stack": stack.linear_.predict(base)}}
 
 
 def load(folder: str | Path) -> TrainingResult:
@@ -192,13 +214,15 @@ def load(folder: str | Path) -> TrainingResult:
                           notes=done["notes"], seconds=done["seconds"])
 
 
-def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | None = None) -> pd.DataFrame:
+def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | None = None,
+                             workers: int | None = None) -> pd.DataFrame:
     """The study's Fig. 10 experiment: a network given the halo *and* the other galaxy properties.
 
     For each target, a :class:`hgtools.models.KerasRegressor` (the target's
     architecture, :data:`NN_ARCHITECTURES`) is trained on the training split
     with the five halo features plus the three other galaxy properties as
     inputs, stopped early on the validation split, and applied to the test split.
+    The four networks train side by side on ``workers`` processes (:func:`run_concurrently`).
 
     Returns
     -------
@@ -210,11 +234,19 @@ def train_with_galaxy_inputs(catalogue: pd.DataFrame, config: TrainingConfig | N
     parts = split(catalogue, config.seed)
     train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
     out = test_rows[["ID", *config.targets]].reset_index(drop=True)
-    for target in tqdm(config.targets, desc="networks with galaxy inputs", unit="target"):
+    tasks = []
+    for target in config.targets:
         inputs = [*FEATURES, *(t for t in TARGETS if t != target)]
-        params = {"hidden": NN_ARCHITECTURES[target], **config.grid("NN")[0]}
-        model = models.fit_model(models.make_model("NN", config.seed, **params),
-                                 train_rows[inputs].to_numpy(), train_rows[target].to_numpy(),
-                                 val_rows[inputs].to_numpy(), val_rows[target].to_numpy())
-        out[prediction_column(target, GALAXY_INPUTS, "NN")] = model.predict(test_rows[inputs].to_numpy())
+        tasks.append(dict(params={"hidden": NN_ARCHITECTURES[target], **config.grid("NN")[0]}, seed=config.seed,
+                          X=train_rows[inputs].to_numpy(), y=train_rows[target].to_numpy(),
+                          X_val=val_rows[inputs].to_numpy(), y_val=val_rows[target].to_numpy(),
+                          X_test=test_rows[inputs].to_numpy()))
+    predicted = run_concurrently(_fit_network, tasks, workers, "networks with galaxy inputs")
+    for target, values in zip(config.targets, predicted, strict=True):
+        out[prediction_column(target, GALAXY_INPUTS, "NN")] = values
     return out
+
+
+def _fit_network(params: dict, seed: int, X, y, X_val, y_val, X_test) -> np.ndarray:
+    model = models.fit_model(models.make_model("NN", seed, **params), X, y, X_val, y_val)
+    return model.predict(X_test)

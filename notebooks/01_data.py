@@ -31,7 +31,7 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from hgtools import plots
 from hgtools.catalogue import FEATURES, LOG_HALO_MASS_MIN, LOG_STELLAR_MASS_MIN, TARGETS, split

@@ -27,7 +27,7 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from hgtools import evaluation, plots, reference
 from hgtools.pipeline import open_run

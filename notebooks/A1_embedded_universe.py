@@ -29,7 +29,7 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from hgtools import plots
 from hgtools.config import RunConfig

@@ -60,3 +60,18 @@ def test_quick_training_is_cached_and_usable(tmp_path):
     assert {f"{t}|raw|NN" for t in TARGETS} <= set(stacks.columns)
     assert np.isfinite(stacks[list(TARGETS)].to_numpy()).all()
     assert list(FEATURES) == [c for c in pred.columns if c in FEATURES]
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_the_same_models(tmp_path):
+    from hgtools.config import QUICK
+    from hgtools.sources.mock import MockConfig, mock_catalogue
+
+    cat, meta = mock_catalogue(MockConfig(box_size=40.0, seed=2))
+    config = training.TrainingConfig(grids={**QUICK.grids, "ERT": [{"n_estimators": 10}], "NN": [{"epochs": 5}]},
+                                     targets=("radius", "color"))
+    one, two = (training.train(cat, meta, config, folder=tmp_path / str(w), workers=w) for w in (1, 2))
+    assert one.predictions.equals(two.predictions) and one.coefficients.equals(two.coefficients)
+    assert one.search.drop(columns="seconds").equals(two.search.drop(columns="seconds"))
+    inputs = [training.train_with_galaxy_inputs(cat, config, workers=w) for w in (1, 2)]
+    assert inputs[0].equals(inputs[1])

@@ -39,7 +39,15 @@ class Source:
     has_oracle: bool = False
 
     def build(self, config: RunConfig, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
-        """The catalogue (table, metadata) of a run."""
+        """The catalogue (table, metadata) of a run; with ``verbose``, say what was built and how long it took."""
+        t0 = time.perf_counter()
+        table, meta = self._make(config, verbose)
+        if verbose:
+            report(f"catalogue: {len(table)} central galaxies, {self.label(meta)[len('Data: '):]}, "
+                   f"in {time.perf_counter() - t0:.1f} s")
+        return table, meta
+
+    def _make(self, config: RunConfig, verbose: bool) -> tuple[pd.DataFrame, dict]:
         raise NotImplementedError
 
     def default_file_name(self, config: RunConfig) -> str:
@@ -72,15 +80,10 @@ class EmbeddedUniverse(Source):
     generated = True
     has_oracle = True
 
-    def build(self, config: RunConfig, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+    def _make(self, config: RunConfig, verbose: bool) -> tuple[pd.DataFrame, dict]:
         from hgtools.sources.mock import MockConfig, mock_catalogue
 
-        t0 = time.perf_counter()
-        table, meta = mock_catalogue(MockConfig(box_size=config.box_size, seed=config.seed), verbose=verbose)
-        if verbose:
-            report(f"catalogue: {len(table)} central galaxies from the embedded universe "
-                  f"({config.box_size:g} Mpc/h, seed {config.seed}) in {time.perf_counter() - t0:.1f} s")
-        return table, meta
+        return mock_catalogue(MockConfig(box_size=config.box_size, seed=config.seed), verbose=verbose)
 
     def default_file_name(self, config: RunConfig) -> str:
         return f"mock-seed{config.seed}-box{config.box_size:g}.parquet"
@@ -106,19 +109,13 @@ class TNGFiles(Source):
 
     name = "tng"
 
-    def build(self, config: RunConfig, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+    def _make(self, config: RunConfig, verbose: bool) -> tuple[pd.DataFrame, dict]:
         from hgtools.sources.tng import tng_catalogue
 
-        options = dict(config.options)
-        if "base_path" not in options:
+        if "base_path" not in config.options:
             raise ValueError("source 'tng' needs base_path (the run's output folder): "
                              "hgtools catalogue --source tng --base-path PATH")
-        t0 = time.perf_counter()
-        table, meta = tng_catalogue(seed=config.seed, verbose=verbose, **options)
-        if verbose:
-            report(f"catalogue: {len(table)} central galaxies from {meta['simulation']} snapshot "
-                  f"{meta['snapshot']} in {time.perf_counter() - t0:.1f} s")
-        return table, meta
+        return tng_catalogue(seed=config.seed, verbose=verbose, **config.options)
 
     def default_file_name(self, config: RunConfig) -> str:
         return f"tng-snap{int(config.options.get('snapshot', 99)):03d}-seed{config.seed}.parquet"
@@ -130,7 +127,9 @@ class TNGFiles(Source):
         return out
 
     def label(self, metadata: dict) -> str:
-        return f"Data: IllustrisTNG ({metadata.get('simulation', 'TNG')}), {metadata.get('box_size'):g} Mpc/h box"
+        snapshot = f" snapshot {metadata['snapshot']}," if "snapshot" in metadata else ""
+        return (f"Data: IllustrisTNG ({metadata.get('simulation', 'TNG')}),{snapshot} "
+                f"{metadata.get('box_size'):g} Mpc/h box")
 
 
 _REGISTRY: dict[str, Source] = {}

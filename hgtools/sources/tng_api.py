@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from hgtools.io import atomic_write
 from hgtools.sources.tng import GROUP_FIELDS, SUBHALO_FIELDS, TNGError, group_file, read_chunk_header
 
 DEFAULT_API_URL = "https://www.tng-project.org/api"
@@ -79,15 +79,9 @@ def fetch_group_catalogue(base_path: str | Path, simulation: str, snapshot: int 
         if target.exists() and _has_fields(target, group_fields, subhalo_fields):
             continue
         data = _get(f"{url}?{query}", key, timeout)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            if not _has_fields(Path(tmp), group_fields, subhalo_fields):
+        with atomic_write(target) as tmp:  # replaces a chunk that lacks fields
+            tmp.write_bytes(data)
+            if not _has_fields(tmp, group_fields, subhalo_fields):
                 raise TNGError(f"TNG API: {url} did not return an HDF5 chunk with the needed fields")
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         written.append(target)
     return written
