@@ -1,7 +1,9 @@
 """Benchmark: time of the full-size book build (what `make book` runs after installation).
 
 The catalogue and the models are made anew in a scratch folder, so that the
-time includes every stage.  Usage: python bench/book.py [--box-size L] [--keep DIR]
+time includes every stage.  The previous record's times are kept beside the new
+ones (column "before"), with its date, so a change's effect stays on the page.
+Usage: python bench/book.py [--box-size L] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _record import record
+from _record import RESULTS, record
 
 from hgtools.book import GENERATED, TIMINGS_FILE, build
 from hgtools.config import TNG300_BOX_SIZE, RunConfig
@@ -34,9 +36,13 @@ def main() -> None:
         build(ROOT, Path(tmp), config)
         total = time.perf_counter() - t0
         stages = json.loads((Path(tmp) / "_build" / "source" / GENERATED / TIMINGS_FILE).read_text())
-    rows = [{"stage": stage, "seconds": seconds} for stage, seconds in stages.items()]
-    rows.append({"stage": "render HTML (Jupyter Book)", "seconds": round(total - sum(stages.values()), 2)})
-    rows.append({"stage": "total", "seconds": round(total, 2)})
+    seconds = {**stages, "render HTML (Jupyter Book)": round(total - sum(stages.values()), 2),
+               "total": round(total, 2)}
+    previous = RESULTS / "book.json"
+    before = json.loads(previous.read_text()) if previous.exists() else {"rows": []}
+    label = f"before [s] ({before.get('date', '')})"
+    earlier = {row["stage"]: row.get("seconds") for row in before["rows"]}
+    rows = [{"stage": stage, "seconds": value, label: earlier.get(stage)} for stage, value in seconds.items()]
     record("book", f"Full book build, {args.box_size:g} Mpc/h (after installation)", rows)
 
 
