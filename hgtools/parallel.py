@@ -2,8 +2,7 @@
 
 The study's models are small — a network or a tree search uses about one core —
 so the book's independent fits (one per training path and target, one network
-per property, one permutation-importance measurement per stack) run on one
-worker process per core.  Workers are fresh (spawned) interpreters and each
+per property) run on one worker process per core.  Workers are fresh (spawned) interpreters and each
 task carries its own seed, so the numbers are those of one process.
 """
 

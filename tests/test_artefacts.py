@@ -26,6 +26,11 @@ def test_every_figure_and_table_of_the_study_is_registered_once():
         assert f"{{ref}}`{number} <" in page
 
 
+def test_every_cached_artefact_has_its_computation():
+    cached = {a.key for a in artefacts.ARTEFACTS if a.cached}
+    assert cached == set(pipeline._COMPUTE)
+
+
 def test_every_artefact_is_labelled_in_its_chapter():
     for artefact in artefacts.ARTEFACTS:
         source = (ROOT / "notebooks" / f"{artefact.chapter}.py").read_text()
