@@ -88,3 +88,29 @@ STUDY_RESIDUAL_RANGE: dict[str, tuple[tuple[float, float], tuple[float, float]]]
     "radius": ((2e-8, 0.02), (3e-6, 2.5)),
     "color": ((0.009, 1.3), (3e-5, 3.3)),
 }
+
+
+# ---------------------------------------------------------------------------
+# TNG300-1 law tables (shipped with the package; provenance in data/tng300_law/README.md)
+# ---------------------------------------------------------------------------
+
+#: The reference tables of how TNG300-1 galaxies depend on their haloes, by name.
+TNG300_LAW_TABLES = ("law_means", "law_importance", "scatter", "residual_correlations", "halo_features",
+                     "halo_feature_correlations")
+
+
+def tng300_law(name: str):
+    """One of the TNG300-1 law tables shipped with hgtools (:data:`TNG300_LAW_TABLES`), as a DataFrame.
+
+    They are derived from models trained on the real TNG300-1 centrals (the
+    study's LightGBM models and the conditional flow of Rodrigues et al. 2025);
+    ``hgtools/data/tng300_law/README.md`` says how and how far to trust them.
+    """
+    from importlib.resources import files
+
+    import pandas as pd
+
+    if name not in TNG300_LAW_TABLES:
+        raise ValueError(f"unknown TNG300 law table {name!r}; available: {', '.join(TNG300_LAW_TABLES)}")
+    with files("hgtools").joinpath("data", "tng300_law", f"{name}.csv").open() as fh:
+        return pd.read_csv(fh)

@@ -191,3 +191,21 @@ def test_one_vocabulary_for_prediction_columns():
     assert hc.parse_prediction_column("radius") is None
     with pytest.raises(ValueError, match="without '\\|'"):
         hc.prediction_column("a|b", "raw", "NN")
+
+
+def test_the_tng300_law_tables_ship_with_the_package():
+    from hgtools import reference
+
+    expected = {"law_means": {"target", "M_h_bin", "feature", "quartile", "feature_mean", "mean_lgbm"},
+                "law_importance": {"target", "M_h", "C_h", "S_h", "z_h", "Delta3_h"},
+                "scatter": {"M_h_bin", "target", "std_total", "std_intrinsic", "quenched_fraction"},
+                "residual_correlations": {"M_h_bin", "pair", "resid_corr", "total_corr"},
+                "halo_features": {"M_h_bin", "feature", "p16", "p50", "p84"},
+                "halo_feature_correlations": {"M_h_bin", "pair", "spearman"}}
+    assert set(expected) == set(reference.TNG300_LAW_TABLES)
+    for name, columns in expected.items():
+        table = reference.tng300_law(name)
+        assert len(table) > 0 and columns <= set(table.columns), name
+    assert set(reference.tng300_law("law_importance")["target"]) == set(hc.TARGETS)
+    with pytest.raises(ValueError, match="unknown TNG300 law table 'nope'"):
+        reference.tng300_law("nope")
