@@ -135,6 +135,9 @@ ARTEFACTS: tuple[Artefact, ...] = (
     Artefact("fig-oracle", "Fig. A3", "The oracle against the truth", "A1_embedded_universe",
              "sources.mock.catalogue_oracle", "plots.oracle_vs_truth", ("plots", "sources.mock"), _CAT,
              study=False),
+    Artefact("table-law", "Table A2", "The embedded universe's law against TNG300-1's law tables",
+             "A1_embedded_universe", "diagnostics.law_comparison", "", ("diagnostics", "reference", "sources.mock"),
+             _CAT, study=False),
 )
 
 #: The training run (every model of both paths), declared like an artefact: its cache key

@@ -153,7 +153,8 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
     t0 = time.perf_counter()
     tasks = [dict(folder=Path(models_folder) / path / target, target=target, path=path, X=X,
                   y=subset[target].to_numpy(), y_all=predictions[target].to_numpy(),
-                  base=predictions[[c for c in predictions if (parse_prediction_column(c) or ())[:2] == (target, path)]],
+                  base=predictions[[c for c in predictions
+                                    if (parse_prediction_column(c) or ())[:2] == (target, path)]],
                   n_repeats=n_repeats, seed=seed)
              for target in targets for path in paths]
     measured = [_stack_importances(**task) for task in tqdm(tasks, desc="permutation importance", unit="stack")]

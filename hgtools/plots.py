@@ -257,8 +257,8 @@ def prediction_histograms(pred: pd.DataFrame, metadata: dict) -> plt.Figure:
                             color=MODEL_COLOURS[m], label=m)
             else:
                 for path, style in (("raw", "-"), ("smogn", "--")):
-                    ax.hist(pred[prediction_column(t, path, "stack")], bins=bins, density=True, histtype="step", color="black",
-                            linestyle=style, label=f"stack ({path})")
+                    ax.hist(pred[prediction_column(t, path, "stack")], bins=bins, density=True, histtype="step",
+                            color="black", linestyle=style, label=f"stack ({path})")
             ax.set_xlabel(LABELS[t])
             if row == 0:
                 ax.set_title(title)
