@@ -71,3 +71,41 @@ def test_dominance_counts_are_exact(n1, n2):
     np.testing.assert_array_equal(counter.count(qx, qy), expected)
     a, b = rng.integers(0, 4, (n1, 2)).astype(float), rng.integers(0, 4, (n2, 2)).astype(float)
     assert metrics.ks_2d(a, b) == metrics.ks_2d_direct(a, b)
+
+
+def test_pit_and_coverage_of_a_calibrated_gaussian_law():
+    rng = np.random.default_rng(3)
+    n, draws = 4_000, 400
+    mean = rng.normal(size=(n, 2))
+    truth = mean + rng.normal(size=(n, 2))
+    exact = mean[None] + rng.normal(size=(draws, n, 2))
+    values = metrics.pit(exact, truth)
+    assert values.shape == (n, 2)
+    assert stats.kstest(values[:, 0], "uniform").statistic < 0.03
+    np.testing.assert_allclose(metrics.coverage(exact, truth, 0.68), 0.68, atol=0.02)
+    np.testing.assert_allclose(metrics.coverage(exact, truth, 0.95), 0.95, atol=0.01)
+    narrow = mean[None] + 0.5 * rng.normal(size=(draws, n, 2))  # too narrow by two
+    expected = 2 * stats.norm.cdf(0.5 * stats.norm.ppf(0.84)) - 1  # truths inside ±0.5 sigma_68
+    np.testing.assert_allclose(metrics.coverage(narrow, truth, 0.68), expected, atol=0.02)
+    assert metrics.pit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([1.0]))[0, 0] == 0.375
+
+
+def test_energy_distance_known_answers():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=6_000), rng.normal(size=6_000)
+    assert abs(metrics.energy_distance(a, b)) < 0.01
+    mu = 1.0  # 2E|X - Y| - 2E|X - X'| for N(0,1) and N(mu,1); X - Y ~ N(-mu, 2)
+    s = np.sqrt(2.0)
+    expected = 2 * (s * np.sqrt(2 / np.pi) * np.exp(-mu**2 / (2 * s**2)) + mu * (1 - 2 * stats.norm.cdf(-mu / s))) \
+        - 2 * 2 / np.sqrt(np.pi)
+    assert metrics.energy_distance(a, b + mu) == pytest.approx(expected, abs=0.02)
+    same = rng.normal(size=(200, 50, 3))
+    shifted = rng.normal(size=(200, 50, 3)) + np.array([1.0, 0, 0])
+    floor = metrics.conditional_energy_distance(same, rng.normal(size=(200, 50, 3)))
+    far = metrics.conditional_energy_distance(shifted, same)
+    assert floor.shape == (50,) and far.mean() > 10 * abs(floor.mean())
+    assert far[7] == pytest.approx(metrics.energy_distance(shifted[:, 7], same[:, 7]), rel=1e-12)
+    with pytest.raises(ValueError, match="draws must have shape"):
+        metrics.pit(np.zeros((5, 3)), np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        metrics.coverage(np.full((5, 3), np.nan), np.zeros(3))
