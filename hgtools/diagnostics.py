@@ -38,17 +38,15 @@ SECONDARY = tuple(f for f in FEATURES if f != "M_h")
 QUENCHED_SSFR = -11.0
 
 
-def _bins(labels) -> list[tuple[str, float, float]]:
-    out = []
-    for label in pd.unique(pd.Series(labels)):
-        lo, hi = (float(v) for v in str(label).split("-"))
-        out.append((str(label), lo, hi))
-    return sorted(out, key=lambda b: b[1])
-
-
-def _in_bin(table: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
-    m = table["M_h"].to_numpy()
-    return table[(m >= lo) & (m < hi)]
+def _cells(table: pd.DataFrame, labels, min_count: int):
+    """(label, rows inside) for each reference M_h bin ``lo-hi`` holding at least ``min_count`` rows of ``table``."""
+    log_mass = table["M_h"].to_numpy()
+    bins = sorted({str(label) for label in labels}, key=lambda label: float(label.split("-")[0]))
+    for label in bins:
+        lo, hi = (float(v) for v in label.split("-"))
+        inside = (log_mass >= lo) & (log_mass < hi)
+        if inside.sum() >= min_count:
+            yield label, inside
 
 
 def _scale(target: str) -> float:
@@ -60,10 +58,8 @@ def conditional_means(table: pd.DataFrame, min_count: int = 100) -> pd.DataFrame
     ref = tng300_law("law_means")
     ref = ref[ref["feature"] == "all"]
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        cell = _in_bin(table, lo, hi)
-        if len(cell) < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
+        cell = table[inside]
         for target in TARGETS:
             tng = float(ref[(ref["M_h_bin"] == label) & (ref["target"] == target)]["mean_lgbm"].iloc[0])
             ours = float(cell[target].mean())
@@ -81,10 +77,7 @@ def secondary_slopes(table: pd.DataFrame, values: pd.DataFrame | None = None, mi
     values = table if values is None else values
     ref = tng300_law("law_means")
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        inside = (table["M_h"].to_numpy() >= lo) & (table["M_h"].to_numpy() < hi)
-        if inside.sum() < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
         cell, cell_values = table[inside], values[inside]
         for feature in SECONDARY:
             f = cell[feature].to_numpy()
@@ -109,10 +102,7 @@ def scatter(table: pd.DataFrame, oracle: pd.DataFrame, min_count: int = 100) -> 
     ref = tng300_law("scatter")
     residual = table[list(TARGETS)].to_numpy() - oracle[list(TARGETS)].to_numpy()
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        inside = (table["M_h"].to_numpy() >= lo) & (table["M_h"].to_numpy() < hi)
-        if inside.sum() < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
         for j, target in enumerate(TARGETS):
             tng = float(ref[(ref["M_h_bin"] == label) & (ref["target"] == target)]["std_intrinsic"].iloc[0])
             ours = float(residual[inside, j].std())
@@ -126,10 +116,7 @@ def residual_correlations(table: pd.DataFrame, oracle: pd.DataFrame, min_count: 
     ref = tng300_law("residual_correlations")
     residual = pd.DataFrame(table[list(TARGETS)].to_numpy() - oracle[list(TARGETS)].to_numpy(), columns=TARGETS)
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        inside = (table["M_h"].to_numpy() >= lo) & (table["M_h"].to_numpy() < hi)
-        if inside.sum() < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
         corr = residual[inside].corr()
         for pair in ref[ref["M_h_bin"] == label]["pair"]:
             a, b = pair.split("~")
@@ -144,10 +131,8 @@ def quenched_fractions(table: pd.DataFrame, min_count: int = 100) -> pd.DataFram
     ref = tng300_law("scatter")
     ref = ref[ref["target"] == "sSFR"]
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        cell = _in_bin(table, lo, hi)
-        if len(cell) < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
+        cell = table[inside]
         tng = float(ref[ref["M_h_bin"] == label]["quenched_fraction"].iloc[0])
         ours = float((cell["sSFR"] < QUENCHED_SSFR).mean())
         rows.append({"M_h_bin": label, "here": ours, "TNG300": tng, "difference": ours - tng})
@@ -159,10 +144,8 @@ def halo_feature_correlations(table: pd.DataFrame, min_count: int = 100) -> pd.D
     ref = tng300_law("halo_feature_correlations")
     ref = ref[~ref["pair"].str.startswith("M_h~")]
     rows = []
-    for label, lo, hi in _bins(ref["M_h_bin"]):
-        cell = _in_bin(table, lo, hi)
-        if len(cell) < min_count:
-            continue
+    for label, inside in _cells(table, ref["M_h_bin"], min_count):
+        cell = table[inside]
         for pair in ref[ref["M_h_bin"] == label]["pair"]:
             a, b = pair.split("~")
             ours = float(stats.spearmanr(cell[a], cell[b]).statistic)
