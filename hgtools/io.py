@@ -30,6 +30,9 @@ from pathlib import Path
 
 #: Marker in the names of temporaries, followed by the writing process's id.
 TEMP_MARK = ".hgtools-tmp-"
+#: A temporary of a process that no longer runs is removed once it is this old [s] (the age guards
+#: against a writer whose process id this process cannot see, e.g. in another container).
+STALE_AFTER_S = 600.0
 
 _umask_lock = threading.Lock()
 
@@ -106,27 +109,29 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove temporaries of ``path`` left by processes that no longer run; return them."""
+    """Remove temporaries of ``path`` left by processes that no longer run (and older than
+    :data:`STALE_AFTER_S`); return them."""
+    import time
+
     path = Path(path)
     removed = []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(f".{path.name}{TEMP_MARK}*"):
         pid = tmp.name[len(f".{path.name}{TEMP_MARK}"):].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        try:
+            age = time.time() - tmp.stat().st_mtime
+        except FileNotFoundError:  # finished meanwhile
+            continue
+        if pid.isdigit() and int(pid) != os.getpid() and age > STALE_AFTER_S and not _pid_alive(int(pid)):
             _remove(tmp)
             removed.append(tmp)
     return removed
 
 
-def _fsync(path: Path) -> None:
-    if path.is_dir():
-        for item in path.rglob("*"):
-            if item.is_file():
-                _fsync(item)
-        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    else:
-        flags = os.O_RDONLY
+def _fsync_one(path: Path) -> None:
+    """Flush one file, or one folder's entries, to disk."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
     fd = os.open(path, flags)
     try:
         os.fsync(fd)
@@ -134,6 +139,14 @@ def _fsync(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    """Flush what was written: a file, or a folder with everything in it."""
+    if path.is_dir():
+        for item in path.rglob("*"):
+            _fsync_one(item)
+    _fsync_one(path)
 
 
 def _set_permissions(path: Path, mask: int) -> None:
@@ -206,7 +219,7 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = True, folder: boo
             yield tmp
             if not tmp.exists():
                 raise RuntimeError(f"nothing was written to {path}")
-            _fsync(tmp)
+            _fsync_tree(tmp)
             _set_permissions(tmp, mask)
             if path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} appeared while it was being written; kept it")
@@ -218,7 +231,7 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = True, folder: boo
                 _remove(aside)
             else:
                 os.replace(tmp, path)
-            _fsync(path.parent)
+            _fsync_one(path.parent)  # the rename itself (never the siblings, which others may be writing)
     finally:
         _remove(tmp)
 

@@ -272,8 +272,30 @@ def test_a_temporary_left_by_a_killed_writer_is_removed(tmp_path):
                           text=True).stdout.strip()
     stale = tmp_path / f".out.txt{io.TEMP_MARK}{dead}.1"
     stale.write_text("half")
+    io.write_text(tmp_path / "out.txt", "first")
+    assert stale.exists()  # recent: it may belong to a writer this process cannot see
+    old = stale.stat().st_mtime - io.STALE_AFTER_S - 1
+    os.utime(stale, (old, old))
     io.write_text(tmp_path / "out.txt", "whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_writers_of_neighbouring_folders_do_not_disturb_each_other(tmp_path):
+    """Many folders written side by side into one parent (as training workers do): each write
+    touches only its own temporary."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(name):
+        for i in range(25):
+            with io.atomic_write(tmp_path / f"{name}-{i % 3}", folder=True) as tmp:
+                for j in range(5):
+                    (tmp / f"part{j}").mkdir()
+                    (tmp / f"part{j}" / "x.txt").write_text(str(i))
+        return name
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(write, "abcd")) == list("abcd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}-{k}" for n in "abcd" for k in range(3)]
 
 
 def test_sigterm_during_a_write_leaves_nothing(tmp_path):
