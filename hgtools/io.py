@@ -11,7 +11,7 @@ permissions the process's umask allows (not the 0600 / 0700 of a temporary
 file) and renamed into place.  On any exception, Ctrl-C or SIGTERM the
 temporary is removed and the target is left as it was; a temporary left by a
 process that was killed outright (SIGKILL, power loss) is removed by the next
-write to the same target.
+write to the same target once it is :data:`STALE_AFTER_S` old.
 
 :func:`check_output` is the check a command runs *before* any long work: the
 target must not exist unless ``overwrite`` is given, and must never be one of
