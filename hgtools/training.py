@@ -21,7 +21,7 @@ import pandas as pd
 
 from hgtools import models
 from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column, split
-from hgtools.config import FULL
+from hgtools.config import DEFAULT_SEED, FULL
 from hgtools.io import atomic_write
 from hgtools.parallel import run_concurrently
 from hgtools.smogn import STUDY_SETTINGS, plan, smoter
@@ -38,7 +38,7 @@ class TrainingConfig:
     ``grids`` holds the hyper-parameter grids per model (:data:`hgtools.config.FULL`'s by default).
     """
 
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     grids: dict = field(default_factory=lambda: dict(FULL.grids))
     smogn_compat: str | None = None
     targets: tuple[str, ...] = TARGETS

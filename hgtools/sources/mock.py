@@ -36,7 +36,7 @@ from scipy import special, stats
 from tqdm.auto import tqdm
 
 from hgtools.catalogue import FEATURES, LOG_STELLAR_MASS_MIN, ZERO_SFR_MEAN, build_catalogue
-from hgtools.config import TNG300_BOX_SIZE
+from hgtools.config import DEFAULT_SEED, TNG300_BOX_SIZE
 from hgtools.cosmology import RHO_CRIT0, cosmology_metadata, tng_cosmology, virial_radius
 from hgtools.overdensity import delta3
 from hgtools.sources.lognormal import field_from_modes, gaussian_modes, sample_biased_positions
@@ -143,7 +143,7 @@ class MockConfig:
 
     box_size: float = TNG300_BOX_SIZE
     """Side of the periodic box [Mpc/h]."""
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     halos: HaloModel = field(default_factory=HaloModel)
     law: GalaxyLaw = field(default_factory=GalaxyLaw)
 

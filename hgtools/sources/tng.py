@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from hgtools import nfw
 from hgtools.catalogue import (LOG_HALO_MASS_MIN, LOG_STELLAR_MASS_MIN, CatalogueError,
                                build_catalogue)
+from hgtools.config import DEFAULT_SEED
 from hgtools.overdensity import delta3
 
 #: Gravitational constant [kpc (km/s)^2 / Msun].
@@ -388,7 +389,7 @@ def nfw_concentrations(base_path: Path, snapshot: int, group_ids: np.ndarray, ce
 
 def tng_catalogue(base_path: str | Path, snapshot: int = 99, *, offsets_path: str | Path | None = None,
                   redshift_table: dict[int, float] | None = None, concentration: str = "vmax",
-                  seed: int = 0, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
+                  seed: int = DEFAULT_SEED, verbose: bool = True) -> tuple[pd.DataFrame, dict]:
     """The study's catalogue from a TNG run on disk.
 
     Parameters
