@@ -109,9 +109,7 @@ class RunConfig:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        from hgtools.sources import get_source
-
-        source = get_source(self.source)  # raises on an unknown name
+        source = self.data_source  # raises on an unknown name
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.quick, bool):
@@ -134,6 +132,13 @@ class RunConfig:
     # -- derived -----------------------------------------------------------------------------
 
     @property
+    def data_source(self):
+        """The registered :class:`hgtools.sources.Source` named by ``source``."""
+        from hgtools.sources import get_source
+
+        return get_source(self.source)
+
+    @property
     def sizes(self) -> Sizes:
         """The sizes of this run's derived computations (:data:`QUICK` or :data:`FULL`)."""
         return QUICK if self.quick else FULL
@@ -149,9 +154,7 @@ class RunConfig:
         if self.catalogue is not None:
             path = Path(self.catalogue)
         else:
-            from hgtools.sources import get_source
-
-            path = Path(self.data_dir) / get_source(self.source).default_file_name(self)
+            path = Path(self.data_dir) / self.data_source.default_file_name(self)
         return path if root is None or path.is_absolute() else Path(root) / path
 
     def resolve(self, root: str | os.PathLike) -> RunConfig:

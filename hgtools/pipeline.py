@@ -40,14 +40,8 @@ def project_root() -> Path:
 
 def make_catalogue(config: RunConfig, *, verbose: bool = True) -> Catalogue:
     """Build the catalogue of a run from its source (nothing is written)."""
-    table, meta = config_source(config).build(config, verbose=verbose)
+    table, meta = config.data_source.build(config, verbose=verbose)
     return Catalogue(table, meta)
-
-
-def config_source(config: RunConfig):
-    from hgtools.sources import get_source
-
-    return get_source(config.source)
 
 
 def ensure_catalogue(config: RunConfig | dict, *, root: str | os.PathLike | None = None,
@@ -64,7 +58,7 @@ def ensure_catalogue(config: RunConfig | dict, *, root: str | os.PathLike | None
     """
     config = RunConfig.from_dict(config)
     path = config.catalogue_path(project_root() if root is None else root)
-    source = config_source(config)
+    source = config.data_source
     if path.exists():
         meta = read_metadata(path)
         wrong = source.mismatches(meta, config)
@@ -145,8 +139,9 @@ class Run:
 
         artefact = artefacts.get(key)
         compute = _COMPUTE[key]
-        cache_key = artefacts.cache_key(artefact, self.config.identity(), self._data_identity(artefact),
-                                        code_root=self.code_root, compute=compute)
+        data = self._data_identity(artefact)
+        cache_key = artefacts.cache_key(artefact, self.config.identity(), data, code_root=self.code_root,
+                                        compute=compute)
         path = self.cache_dir / "artefacts" / f"{key}-{cache_key}.parquet"
         if path.exists():
             if self.verbose:
@@ -155,7 +150,7 @@ class Run:
         t0 = time.perf_counter()
         table = compute(self)
         card = {"artefact": key, "number": artefact.number, "cache_key": cache_key, "config": self.config.to_dict(),
-                "code": list(artefact.code), "data": self._data_identity(artefact),
+                "code": list(artefact.code), "data": data,
                 "seconds": round(time.perf_counter() - t0, 2)}
         write_table(table, path, card, overwrite=True)
         if self.verbose:
