@@ -10,7 +10,7 @@ import time
 
 from _record import record
 
-from hgtools.sources.mock import MockConfig, mock_catalogue
+from hgtools.universe import UniverseConfig, universe_catalogue
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            cat, meta = mock_catalogue(MockConfig(box_size=box, seed=0))
+            cat, meta = universe_catalogue(UniverseConfig(box_size=box, seed=0))
             times.append(time.perf_counter() - t0)
         rows.append({"box size [Mpc/h]": box, "galaxies after cuts": len(cat),
                      "haloes drawn": meta["cuts"][0][1], "best of runs [s]": round(min(times), 2),

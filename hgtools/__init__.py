@@ -1,6 +1,6 @@
 """hgtools: learn the halo-galaxy connection with machine learning.
 
-Data flow: sources (``hgtools.sources``) -> catalogue (``hgtools.catalogue``) ->
+Data flow: sources (``hgtools.sources``; the embedded universe is ``hgtools.universe``) -> catalogue (``hgtools.catalogue``) ->
 models -> predictions -> metrics and figures (``hgtools.plots``) -> the book
 (``hgtools.book``).
 """

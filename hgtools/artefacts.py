@@ -2,7 +2,7 @@
 
 >>> from hgtools.artefacts import ARTEFACTS, get
 >>> get("fig-9").chapter, get("fig-9").code
-('05_clustering', ('clustering', 'evaluation', 'reference', 'sources.mock'))
+('05_clustering', ('clustering', 'evaluation', 'reference', 'universe', 'universe.haloes', 'universe.law', 'universe.oracle'))
 
 Each :class:`Artefact` names its number in the study, caption, chapter (the
 notebook that shows it), the function that computes it and the one that draws
@@ -74,6 +74,8 @@ class Artefact:
         return self.key
 
 
+#: The embedded universe's modules, declared by every artefact that uses its oracle.
+_UNIVERSE = ("universe", "universe.haloes", "universe.law", "universe.oracle")
 _CAT = ("catalogue",)
 _MOD = ("catalogue", "models")
 _ORC = ("catalogue", "models", "oracle")
@@ -105,39 +107,42 @@ ARTEFACTS: tuple[Artefact, ...] = (
     Artefact("fig-6", "Fig. 6", "Joint relations: true and predicted", "03_predictions",
              "", "plots.joint_relations", ("plots", "reference"), _MOD),
     Artefact("table-1", "Table 1", "2D KS distance of the joint relations, both stacks and the oracle",
-             "03_predictions", "evaluation.joint_table", "", ("evaluation", "metrics", "reference", "sources.mock"),
+             "03_predictions", "evaluation.joint_table", "", ("evaluation", "metrics", "reference", *_UNIVERSE),
              _ORC, cached=True),
     Artefact("table-b1", "Table B1", "MSE, Pearson r and 1D KS of both stacks with bootstrap intervals",
              "03_predictions", "evaluation.stack_table", "", ("evaluation", "metrics", "reference"), _ORC),
     Artefact("fig-7", "Fig. 7", "Permutation importance of the halo features", "04_feature_importance",
              "importance.model_importances", "plots.feature_importances",
-             ("importance", "models", "sources.mock"), _ORC, cached=True),
+             ("importance", "models", *_UNIVERSE), _ORC, cached=True),
     Artefact("fig-8", "Fig. 8", "Permutation importance of the base models in each stack (cached with Fig. 7)",
              "04_feature_importance", "importance.model_importances", "plots.stack_importances",
-             ("importance", "models", "sources.mock"), _ORC),
+             ("importance", "models", *_UNIVERSE), _ORC),
     Artefact("table-2", "Table 2", "Two-bin splits of each property: counts and medians", "05_clustering",
              "clustering.bin_table", "", ("clustering", "evaluation", "reference"), _ORC),
     Artefact("fig-9", "Fig. 9", "Power spectra of the two-bin splits, true and predicted", "05_clustering",
              "clustering.split_spectra", "plots.power_spectra",
-             ("clustering", "evaluation", "reference", "sources.mock"), _ORC, cached=True),
+             ("clustering", "evaluation", "reference", *_UNIVERSE), _ORC, cached=True),
     Artefact("fig-10", "Fig. 10", "Networks given the halo and the other galaxy properties", "06_discussion",
              "training.train_with_galaxy_inputs", "plots.galaxy_inputs", ("models", "training"), _MOD, cached=True),
     Artefact("table-comparison", "Table 3", "This run beside the study and the oracle", "06_discussion",
              "evaluation.comparison_table", "", ("evaluation", "clustering", "reference"), _ORC, study=False),
     Artefact("table-calibration", "Table A1", "The embedded universe against the TNG300 numbers it is "
-             "calibrated to", "A1_embedded_universe", "sources.mock.calibration_table", "",
-             ("sources.mock",), _CAT, study=False),
+             "calibrated to", "A1_embedded_universe", "diagnostics.calibration_table", "",
+             ("diagnostics", "reference", *_UNIVERSE), _CAT, study=False),
     Artefact("fig-law", "Fig. A1", "The embedded universe's galaxy law", "A1_embedded_universe", "",
-             "plots.law_relations", ("plots", "sources.mock"), _CAT, study=False),
+             "plots.law_relations", ("plots", *_UNIVERSE), _CAT, study=False),
     Artefact("fig-bias", "Fig. A2", "Halo bias and assembly bias by mass", "A1_embedded_universe",
-             "sources.mock.bias_table", "plots.bias_by_mass", ("plots", "sources.mock", "counts_in_cells"), _CAT,
+             "diagnostics.bias_table", "plots.bias_by_mass", ("plots", "diagnostics", "counts_in_cells"), _CAT,
              study=False),
     Artefact("fig-oracle", "Fig. A3", "The oracle against the truth", "A1_embedded_universe",
-             "sources.mock.catalogue_oracle", "plots.oracle_vs_truth", ("plots", "sources.mock"), _CAT,
+             "universe.catalogue_oracle", "plots.oracle_vs_truth", ("plots", *_UNIVERSE), _CAT,
              study=False),
     Artefact("table-law", "Table A2", "The embedded universe's law against TNG300-1's law tables",
-             "A1_embedded_universe", "diagnostics.law_comparison", "", ("diagnostics", "reference", "sources.mock"),
+             "A1_embedded_universe", "diagnostics.law_comparison", "", ("diagnostics", "reference", *_UNIVERSE),
              _CAT, study=False),
+    Artefact("fig-law-calibration", "Fig. A4", "The embedded universe's law against TNG300-1's, bin by bin, "
+             "and the law's feature importances", "A1_embedded_universe", "diagnostics.law_importance",
+             "plots.law_calibration", ("diagnostics", "plots", "reference", *_UNIVERSE), _CAT, study=False),
 )
 
 #: The training run (every model of both paths), declared like an artefact: its cache key
@@ -163,7 +168,7 @@ def by_chapter() -> dict[str, list[Artefact]]:
 
 
 def module_file(module: str, code_root: str | os.PathLike = PACKAGE_DIR) -> Path:
-    """The source file of a module of ``hgtools`` (``"sources.mock"`` → ``sources/mock.py``)."""
+    """The source file of a module of ``hgtools`` (``"universe.law"`` → ``universe/law.py``)."""
     base = Path(code_root) / Path(*module.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():

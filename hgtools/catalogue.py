@@ -494,7 +494,7 @@ class Catalogue:
 
     def identity(self) -> dict:
         """What decides this catalogue's content: the metadata that made it and a digest of the table."""
-        keys = ("source", "seed", "box_size", "cuts", "mock_config", "base_path", "snapshot", "zero_sfr_recipe",
+        keys = ("source", "seed", "box_size", "cuts", "universe_digest", "base_path", "snapshot", "zero_sfr_recipe",
                 "concentration")
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "rows": len(self.table), "sha256": self._digest}
 

@@ -20,6 +20,10 @@ def _catalogue(args: argparse.Namespace) -> int:
     from hgtools.pipeline import make_catalogue, project_root
 
     options = {}
+    if args.parameters is not None:
+        if args.source != "mock":
+            raise ValueError("--parameters belongs to the embedded universe (--source mock)")
+        options = {"parameters": str(args.parameters.resolve())}
     if args.source == "tng":
         if args.base_path is None:
             raise ValueError("--source tng needs --base-path (the run's output folder)")
@@ -48,6 +52,23 @@ def _catalogue(args: argparse.Namespace) -> int:
     catalogue = make_catalogue(config).write(out, overwrite=args.overwrite)
     counts = ", ".join(f"{step}: {n}" for step, n in catalogue.meta["cuts"])
     print(f"wrote {out} ({len(catalogue)} galaxies; {counts})")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from hgtools.io import check_output
+    from hgtools.universe.calibration import calibrate, summary
+    from hgtools.universe.parameters import write_parameters
+
+    out = check_output(args.out, overwrite=args.overwrite, what="--out")
+    result = calibrate(seed=args.seed, per_bin=args.per_bin, max_nfev=args.iterations, verbose=True)
+    table = summary(result.report)
+    write_parameters(out, result.halos, result.law, overwrite=args.overwrite, calibration={
+        "command": f"hgtools calibrate --seed {args.seed} --per-bin {args.per_bin} --iterations {args.iterations}",
+        "seconds": round(result.seconds, 1), "summary": table.to_dict(orient="records"),
+        "report": result.report.to_dict(orient="records")})
+    print(table.to_string(index=False))
+    print(f"wrote {out} (calibrated in {result.seconds:.0f} s)")
     return 0
 
 
@@ -105,8 +126,11 @@ def parser() -> argparse.ArgumentParser:
     _add_run_arguments(c)
     c.add_argument("--out", type=Path, default=None,
                    help="output parquet file (default: the run's file in --data-dir, e.g. "
-                        "data/mock-seed0-box205.parquet, which `hgtools book` then reads)")
+                        "data/mock-seed0-box205-<parameters digest>.parquet, which `hgtools book` then reads)")
     c.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
+    c.add_argument("--parameters", type=Path, default=None,
+                   help="mock: the universe's parameter file (default: the shipped calibration; "
+                        "write one with `hgtools calibrate`)")
     t = c.add_argument_group("TNG source")
     t.add_argument("--base-path", type=Path, help="the run's output folder (holds groups_099/, trees/)")
     t.add_argument("--snapshot", type=int, default=99, help="snapshot number (default 99, z = 0)")
@@ -122,6 +146,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--api-key", default=None, help="TNG API key (default: $TNG_API_KEY)")
     t.add_argument("--api-url", default="https://www.tng-project.org/api", help=argparse.SUPPRESS)
     c.set_defaults(func=_catalogue)
+
+    k = sub.add_parser("calibrate", help="fit the embedded universe to TNG300-1's law tables",
+                       description="Fit the parameters of the embedded universe (halo latent correlations, "
+                                   "the galaxy law) to the TNG300-1 law tables shipped with hgtools and write "
+                                   "a parameter file; `hgtools catalogue --parameters FILE` generates with it. "
+                                   "With the defaults it reproduces the shipped parameters.")
+    k.add_argument("--out", type=Path, required=True, help="parameter file to write (JSON)")
+    k.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the haloes fitted on (default 0)")
+    k.add_argument("--per-bin", type=int, default=3000, help="haloes per M_h bin in the fit (default 3000)")
+    k.add_argument("--iterations", type=int, default=40,
+                   help="least-squares iterations per round (default 40)")
+    k.set_defaults(func=_calibrate)
 
     p_ = sub.add_parser("predict", help="apply a saved set of models to a table of haloes",
                         description="Predict galaxy properties for every row of a table (parquet or "

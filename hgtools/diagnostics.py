@@ -30,7 +30,11 @@ import pandas as pd
 from scipy import stats
 
 from hgtools.catalogue import FEATURES, TARGETS
+from hgtools.config import TNG300_BOX_SIZE
+from hgtools import reference as ref
 from hgtools.reference import TNG300_SAMPLE, tng300_law
+from hgtools.universe import catalogue_oracle
+from hgtools.universe.haloes import per_mass
 
 #: The secondary halo features (everything but mass).
 SECONDARY = tuple(f for f in FEATURES if f != "M_h")
@@ -91,10 +95,10 @@ def secondary_slopes(table: pd.DataFrame, values: pd.DataFrame | None = None, mi
                 y = cell_values[target].to_numpy()
                 ours = (y[high].mean() - y[low].mean()) / d_feature if d_feature > 0 else np.nan
                 rows.append({"M_h_bin": label, "feature": feature, "target": target, "slope here": ours,
-                             "slope TNG300": tng,
+                             "slope TNG300": tng, "quartile gap": d_feature,
                              "difference / std": (ours - tng) * d_feature / _scale(target)})
     return pd.DataFrame(rows, columns=["M_h_bin", "feature", "target", "slope here", "slope TNG300",
-                                      "difference / std"])
+                                      "quartile gap", "difference / std"])
 
 
 def scatter(table: pd.DataFrame, oracle: pd.DataFrame, min_count: int = 100) -> pd.DataFrame:
@@ -197,5 +201,155 @@ def law_summary(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["QUENCHED_SSFR", "SECONDARY", "conditional_means", "halo_feature_correlations", "law_comparison",
-           "law_summary", "quenched_fractions", "residual_correlations", "scatter", "secondary_slopes"]
+
+# ---------------------------------------------------------------------------
+# the embedded universe: its law, calibration and clustering
+# ---------------------------------------------------------------------------
+
+def law_dependencies(catalogue: pd.DataFrame, metadata: dict, step: float = 0.01) -> pd.DataFrame:
+    """Which halo features the generator's law uses, and how strongly, measured on the law itself.
+
+    Each feature in turn is moved by ``step`` times its standard deviation and
+    the oracle (the law's conditional mean) is recomputed; the table gives the
+    mean absolute change of each target per standard deviation of the feature
+    (a finite-difference sensitivity, in the target's units).  Zero means the
+    law ignores that feature.
+    """
+    base = catalogue_oracle(catalogue, metadata)
+    rows = {}
+    for f in FEATURES:
+        moved = catalogue[list(FEATURES)].copy()
+        moved[f] = moved[f] + step * moved[f].std()
+        change = (catalogue_oracle(moved, metadata) - base).abs().mean() / step
+        rows[f] = change.where(change > 1e-9, 0.0)
+    table = pd.DataFrame(rows).T
+    table.index.name = "feature"
+    table.columns = [f"{t}: change per 1 std" for t in table.columns]
+    return table
+
+
+def law_importance(catalogue: pd.DataFrame, metadata: dict, rows: int = 20_000, repeats: int = 3,
+                   seed: int = 0) -> pd.DataFrame:
+    """Permutation importance of each halo feature for the law's conditional mean, beside TNG300-1's.
+
+    The oracle is scored like a trained model (:func:`hgtools.importance.permutation_importance`
+    on ``rows`` random galaxies, ``repeats`` shuffles, seeded) and expressed in per cent of
+    halo mass's importance, as the reference table ``law_importance`` is (there, of the study's
+    LightGBM models trained on TNG300-1).  Columns: ``target``, ``feature``, ``here``, ``TNG300``.
+    """
+    from hgtools.importance import FunctionRegressor, permutation_importance
+
+    sample = catalogue.sample(min(rows, len(catalogue)), random_state=seed)
+    features = list(FEATURES)
+    reference = tng300_law("law_importance").set_index("target")
+    out = []
+    for target in TARGETS:
+        def predict(X, target=target):
+            return catalogue_oracle(pd.DataFrame(X, columns=features), metadata)[target].to_numpy()
+
+        table = permutation_importance(FunctionRegressor(predict), sample[features].to_numpy(),
+                                       sample[target].to_numpy(), feature_names=features, n_repeats=repeats,
+                                       seed=seed)
+        scale = table.loc["M_h", "importance"]
+        for feature in features:
+            out.append({"target": target, "feature": feature,
+                        "here": 100.0 * table.loc[feature, "importance"] / scale,
+                        "TNG300": float(reference.loc[target, feature])})
+    return pd.DataFrame(out)
+
+
+def model_bias_ratio(log_mass_a: np.ndarray, log_mass_b: np.ndarray) -> dict[str, float]:
+    """b(A) / b(B) predicted by standard halo-bias models for two sets of halo masses.
+
+    The mean bias of each set under Tinker et al. (2010), Sheth, Mo & Tormen
+    (2001) and Mo & White / Cole & Kaiser (1989) from colossus.
+    """
+    from colossus.lss import bias
+
+    out = {}
+    for model in ("tinker10", "sheth01", "cole89"):
+        def b(log_mass, model=model):
+            return per_mass(lambda m: bias.haloBias(m, 0.0, "200c", model=model), log_mass)
+        out[model] = float(b(log_mass_a).mean() / b(log_mass_b).mean())
+    return out
+
+
+def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+    """The embedded universe against the TNG300-1 numbers it is calibrated to.
+
+    One row per calibrated quantity: the TNG300 value, the value achieved by
+    ``catalogue``, and their relative difference.  For a box smaller than
+    205 Mpc/h the galaxy count is rescaled to the TNG300 volume.
+    """
+    rows = []
+    scale = (TNG300_BOX_SIZE / float(metadata["box_size"])) ** 3
+    rows.append(("N galaxies (per TNG300 volume)", ref.TNG300_N_GALAXIES, len(catalogue) * scale))
+    for col, (mean, std) in ref.TNG300_SAMPLE.items():
+        rows.append((f"mean {col}", mean, catalogue[col].mean()))
+        rows.append((f"std {col}", std, catalogue[col].std()))
+    for (a, b), r in ref.TNG300_CORRELATIONS.items():
+        rows.append((f"corr({a}, {b})", r, catalogue[a].corr(catalogue[b])))
+    rows.append(("fraction with SFR = 0", ref.TNG300_ZERO_SFR_FRACTION, catalogue["sfr_zero"].mean()))
+    orc = catalogue_oracle(catalogue, metadata)
+    for t in TARGETS:
+        rows.append((f"oracle Pearson r, {t} (vs study's stacked r)", ref.STUDY_STACKED_PCC[t],
+                     np.corrcoef(orc[t], catalogue[t])[0, 1]))
+    table = pd.DataFrame(rows, columns=["quantity", "TNG300 / study", "embedded universe"])
+    table["relative difference"] = table["embedded universe"] / table["TNG300 / study"] - 1.0
+    return table
+
+
+def _cells_for(box_size: float, cell: float = 12.0) -> int:
+    """An even number of counting cells per side, each about ``cell`` Mpc/h."""
+    return max(4, 2 * int(round(box_size / cell / 2)))
+
+
+def bias_table(catalogue: pd.DataFrame, box_size: float, edges: np.ndarray | None = None) -> pd.DataFrame:
+    """Measured large-scale bias per halo-mass bin (relative to the lowest bin) beside the models.
+
+    Columns: ``M_h`` (mean log mass of the bin), ``measured``, ``error``
+    (jackknife) and one column per bias model of :func:`model_bias_ratio`.
+    """
+    from hgtools.counts_in_cells import bias_by_mass
+
+    m = catalogue["M_h"].to_numpy()
+    if edges is None:
+        edges = np.quantile(m, [0, 0.3, 0.6, 0.85, 0.97, 1.0])
+        edges[-1] += 1e-9
+    pos = catalogue[["X_h", "Y_h", "Z_h"]].to_numpy()
+    centres, ratio, err = bias_by_mass(pos, m, box_size, edges, _cells_for(box_size))
+    which = np.digitize(m, edges) - 1
+    models = [model_bias_ratio(m[which == i], m[which == 0]) for i in range(len(edges) - 1)]
+    table = pd.DataFrame({"M_h": centres, "measured": ratio, "error": err})
+    for name in models[0]:
+        table[name] = [mod[name] for mod in models]
+    return table
+
+
+def assembly_bias_table(catalogue: pd.DataFrame, box_size: float,
+                        edges: tuple[float, ...] = (10.5, 11.0, 11.5, 12.0, 12.5)) -> pd.DataFrame:
+    """Bias of the oldest quartile in z_1/2 over the youngest, per halo-mass bin.
+
+    Each pair is measured against all haloes outside the bin.  Columns:
+    ``M_h`` (bin centre), ``n`` (haloes in the bin), ``old/young``, ``error``.
+    """
+    from hgtools.counts_in_cells import relative_bias
+
+    m, z = catalogue["M_h"].to_numpy(), catalogue["z_h"].to_numpy()
+    pos = catalogue[["X_h", "Y_h", "Z_h"]].to_numpy()
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (m >= lo) & (m < hi)
+        if inside.sum() < 40:
+            continue
+        q1, q3 = np.quantile(z[inside], [0.25, 0.75])
+        old, young = inside & (z >= q3), inside & (z <= q1)
+        r, e = relative_bias(pos[old], pos[young], pos[~inside], box_size, _cells_for(box_size))
+        rows.append((0.5 * (lo + hi), int(inside.sum()), r, e))
+    return pd.DataFrame(rows, columns=["M_h", "n", "old/young", "error"])
+
+
+__all__ = ["QUENCHED_SSFR", "SECONDARY", "assembly_bias_table", "bias_table", "calibration_table",
+           "conditional_means", "halo_feature_correlations", "law_comparison", "law_dependencies", "law_importance",
+           "law_summary",
+           "model_bias_ratio", "quenched_fractions", "residual_correlations", "scatter", "secondary_slopes"]

@@ -146,6 +146,78 @@ def oracle_vs_truth(catalogue: pd.DataFrame, oracle: pd.DataFrame, metadata: dic
     return label_figure(fig, metadata)
 
 
+def _by_bin(ax: plt.Axes, table: pd.DataFrame, key: str, colours: dict, here: str = "here",
+            tng: str = "TNG300") -> None:
+    """Lines of ``here`` (solid) and ``tng`` (dashed) per M_h bin, one colour per value of ``key``."""
+    bins = list(dict.fromkeys(table["M_h_bin"]))
+    x = [np.mean([float(v) for v in b.split("-")]) for b in bins]
+    for value, colour in colours.items():
+        sub = table[table[key] == value].set_index("M_h_bin").reindex(bins)
+        ax.plot(x, sub[here], "-o", color=colour, ms=3, lw=1.2, label=value)
+        ax.plot(x, sub[tng], "--", color=colour, lw=1.0)
+    ax.set_xlabel(LABELS["M_h"])
+
+
+def law_calibration(parts: dict[str, pd.DataFrame], importance: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """The universe's law beside TNG300-1's, per M_h bin (solid: here, dashed: TNG300-1).
+
+    Panels: the quartile differences of each property along each secondary feature (in units of
+    the property's standard deviation; :func:`hgtools.diagnostics.secondary_slopes`), the
+    intrinsic scatter (ratio to TNG300-1's), the residual correlations, the quenched fraction,
+    the halo-feature correlations, and the law's permutation importances.
+    """
+    from hgtools.diagnostics import SECONDARY
+    from hgtools.reference import TNG300_SAMPLE
+
+    feature_colours = dict(zip(SECONDARY, plt.cm.tab10.colors))
+    fig, axes = plt.subplots(3, 3, figsize=(15, 12.5))
+    slopes = parts["secondary dependence"].copy()
+    for column, name in (("slope here", "here"), ("slope TNG300", "TNG300")):
+        slopes[name] = slopes[column] * slopes["quartile gap"]
+    for ax, target in zip(axes.flat[:4], TARGETS):
+        sub = slopes[slopes["target"] == target].copy()
+        for name in ("here", "TNG300"):
+            sub[name] = sub[name] / TNG300_SAMPLE[target][1]
+        _by_bin(ax, sub, "feature", feature_colours)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_ylabel(f"top - bottom quartile of the feature\n{LABELS[target]} / std", fontsize=9)
+    axes.flat[0].legend(fontsize=8, title="solid: here, dashed: TNG300-1", title_fontsize=8)
+    ax = axes.flat[4]
+    if "intrinsic scatter" in parts:
+        sc = parts["intrinsic scatter"].assign(ratio=lambda t: t["here"] / t["TNG300"], one=1.0)
+        _by_bin(ax, sc, "target", dict(zip(TARGETS, plt.cm.Set1.colors)), here="ratio", tng="one")
+        ax.axhspan(0.9, 1.1, color="0.9", zorder=0)
+        ax.set_ylabel("intrinsic scatter / TNG300-1's")
+        ax.legend(fontsize=8)
+    ax = axes.flat[5]
+    if "residual correlations" in parts:
+        rc = parts["residual correlations"]
+        _by_bin(ax, rc, "pair", dict(zip(dict.fromkeys(rc["pair"]), plt.cm.Dark2.colors)))
+        ax.set_ylabel("correlation of residuals at fixed halo")
+        ax.legend(fontsize=7)
+    ax = axes.flat[6]
+    _by_bin(ax, parts["quenched fraction"].assign(what="log sSFR < -11"), "what", {"log sSFR < -11": "firebrick"})
+    ax.set_ylabel("quenched fraction")
+    ax = axes.flat[7]
+    hc = parts["halo-feature correlations"]
+    _by_bin(ax, hc, "pair", dict(zip(dict.fromkeys(hc["pair"]), plt.cm.tab10.colors)))
+    ax.set_ylabel("Spearman correlation at fixed mass")
+    ax.legend(fontsize=7)
+    ax = axes.flat[8]
+    x = np.arange(len(TARGETS))
+    secondary = [f for f in FEATURES if f != "M_h"]
+    width = 0.8 / len(secondary)
+    for j, feature in enumerate(secondary):
+        sub = importance[importance["feature"] == feature].set_index("target").loc[list(TARGETS)]
+        pos = x - 0.4 + width * (j + 0.5)
+        ax.bar(pos, sub["here"], width, color=feature_colours[feature], label=feature)
+        ax.scatter(pos, sub["TNG300"], marker="_", s=120, color="black", zorder=3)
+    ax.set_xticks(x, list(TARGETS), fontsize=8)
+    ax.set_ylabel("law importance [% of M_h]\n(bars: here, black: TNG300-1)")
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
 def bias_by_mass(masses: np.ndarray, measured: np.ndarray, errors: np.ndarray,
                  models: dict[str, np.ndarray], metadata: dict,
                  assembly: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> plt.Figure:

@@ -30,6 +30,9 @@ TNG300_CORRELATIONS: dict[tuple[str, str], float] = {
     ("stellar_mass", "sSFR"): -0.64,
     ("stellar_mass", "color"): 0.57,
     ("stellar_mass", "radius"): 0.49,
+    # the two below are not printed in the study: TNG300-1 values of the project's calibration brief
+    ("sSFR", "radius"): -0.42,
+    ("color", "radius"): 0.35,
 }
 
 #: Fraction of TNG300-1 galaxies in the sample with SFR exactly zero.

@@ -115,13 +115,13 @@ fig = plots.zero_sfr(catalogue, meta)
 # ## How close the embedded universe is to TNG300
 #
 # When the data come from the embedded universe, the table below compares it with the numbers
-# of the TNG300-1 sample it is calibrated to; the appendix on the embedded universe explains
-# how. The last rows give the Pearson $r$ of the *oracle* — the exact conditional mean of each
+# of the TNG300-1 sample; the universe's law is fitted to TNG300-1's law tables and these
+# one- and two-point numbers follow from it (the appendix on the embedded universe explains how). The last rows give the Pearson $r$ of the *oracle* — the exact conditional mean of each
 # target given the five halo features — which bounds what any model can reach on these data.
 
 # %%
 if run.catalogue.source.synthetic:
-    from hgtools.sources.mock import calibration_table
+    from hgtools.diagnostics import calibration_table
 
     display(calibration_table(catalogue, meta).round(4))
 else:

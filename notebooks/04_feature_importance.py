@@ -68,7 +68,7 @@ display(features.pivot_table(index=["target", "feature"], columns=["path", "mode
 
 # %%
 if run.catalogue.has_oracle:
-    from hgtools.sources.mock import law_dependencies
+    from hgtools.diagnostics import law_dependencies
 
     display(law_dependencies(run.predictions, meta))
     truth = features[features["model"] == "oracle"].set_index(["target", "feature"])["relative %"]

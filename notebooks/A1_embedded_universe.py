@@ -15,14 +15,19 @@
 # # The embedded universe
 #
 # The IllustrisTNG300 catalogues live on a server that not every machine can reach. So that
-# this book builds anywhere, `hgtools` generates its own universe, with the same schema and
-# calibrated to the summary statistics of the TNG300-1 sample. It is **synthetic**: it shares
-# TNG300's cosmology, volume and one- and two-point statistics, not its galaxies. Nothing on a
-# page built from it is a TNG300 result.
+# this book builds anywhere, `hgtools` generates its own universe, with the same schema, the
+# cosmology and volume of TNG300-1, and a galaxy–halo law **calibrated to TNG300-1's law**:
+# tables of how TNG300-1 central galaxies depend on their haloes, derived from models that the
+# study's authors and their group trained on the real TNG300-1 centrals and released (the
+# study's LightGBM models, de Santi et al. 2022, for the conditional means; the conditional
+# normalizing flow of Rodrigues et al. 2025, A&A 698, A3, for the scatter; they ship in
+# `hgtools/data/tng300_law/`). It is **synthetic**: nothing on a page built from it is a TNG300
+# result.
 #
 # The generator has one advantage over a simulation: it knows its own law. For every galaxy it
-# can give $E[y \mid \text{halo features}]$, the *oracle*, the best prediction any model can
-# make from the five halo features.
+# gives $E[y \mid \text{halo features}]$, the *oracle* (the best prediction any model can make
+# from the five halo features), and the whole conditional distribution: new galaxies for the same
+# haloes and their exact log-density.
 
 # %% tags=["parameters"]
 config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
@@ -31,32 +36,35 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 import pandas as pd
 from IPython.display import display
 
-from hgtools import plots
+from hgtools import diagnostics, plots
 from hgtools.config import RunConfig
 from hgtools.pipeline import open_run
-from hgtools.sources import mock
+from hgtools.universe import catalogue_oracle, config_from_metadata
+from hgtools.universe.law import PARAMETER_DOCS
 
 run = open_run(RunConfig.from_dict(config).with_source("mock"))  # this appendix is about the embedded universe
 catalogue, meta = run.catalogue.table, run.meta
-universe = mock.config_from_metadata(meta)
+universe = config_from_metadata(meta)
 display(run)  # the banner naming the data source
 
 # %% [markdown]
-# ## Ingredients
+# ## The haloes
 #
 # **Cosmology.** Flat ΛCDM with the Planck-2015 parameters of IllustrisTNG
 # ($\Omega_m=0.3089$, $\Omega_b=0.0486$, $h=0.6774$, $\sigma_8=0.8159$, $n_s=0.9667$), through
 # `colossus`.
 #
-# **Halo masses.** Dark-matter-only masses are drawn (Poisson number, inverse CDF) from the
+# **Masses.** Dark-matter-only masses are drawn (Poisson number, inverse CDF) from the
 # Tinker et al. (2008) mass function $dn/d\ln M_{200c}$ down to $10^{10}\,h^{-1}M_\odot$, well
 # below the selection, so that $\delta_3$ counts a realistic population of neighbours. Feedback
 # in a hydrodynamical run expels gas and lowers the mass of small haloes; the recorded mass is
 #
 # $$\log M_h = \log M_{\rm DMO} + \Delta_b\,\tfrac12\left[1-\tanh\frac{\log M_{\rm DMO}-p_b}{0.5}\right].$$
 #
-# **Concentration, age and spin.** Two correlated standard-normal latents $u_z$ (age) and $u_c$
-# (concentration), with correlation $\rho_{zc}$, and an independent $u_s$ give
+# **Concentration, spin and age.** Three standard-normal latents $(u_c, u_s, u_z)$ are drawn
+# with a correlation matrix that depends on halo mass — the Gaussian-copula equivalent
+# ($r = 2\sin(\pi\rho/6)$) of TNG300-1's Spearman correlations $\rho$ at fixed mass
+# (older haloes are more concentrated, concentrated haloes spin less) — and mapped to the features:
 #
 # $$\log c = \log c_{\rm L16}(M_h) + \Delta_c + \sigma_c u_c,\qquad \lambda = \lambda_0\, e^{\sigma_\lambda u_s},$$
 #
@@ -65,63 +73,95 @@ display(run)  # the banner naming the data source
 # $\omega = [\delta_c/D(z_{1/2}) - \delta_c]/\sqrt{S(M/2)-S(M)}$ has density
 # $2\omega\,{\rm erfc}(\omega/\sqrt2)$, and a halo's $\omega$ is the quantile $\Phi(u_z)$ of it.
 # Merger trees form haloes earlier than EPS does, so $(1+z_{1/2})$ is stretched by a factor $s_z$.
-# Because $u_z$ and $u_c$ correlate, older haloes are more concentrated at fixed mass.
 #
 # **Positions.** A Gaussian field $G$ with the linear power spectrum of the cosmology is drawn
-# on a mesh of about $0.8\,h^{-1}$Mpc cells. A halo of bias $b$ falls in a cell with probability
-# $\propto \exp(b\,G_R - b^2\sigma_{G_R}^2/2)$, a lognormal density whose cross-correlation
-# with $G$ is exactly $b$ times that of $G$ itself. $G_R$ is $G$ smoothed on the larger of
-# $R_0$ and a fraction of the halo's Lagrangian radius. The bias has mass and assembly terms:
+# on a mesh of about $0.8\,h^{-1}$Mpc cells, every Fourier mode with its mean amplitude and a
+# random phase (the "fixed" fields of Angulo & Pontzen 2016: box-wide statistics such as the
+# mean $\delta_3$ then barely move with the seed). A halo of bias $b$ falls in a cell with
+# probability $\propto \exp(b\,G_R - b^2\sigma_{G_R}^2/2)$, a lognormal density whose
+# cross-correlation with $G$ is exactly $b$ times that of $G$ itself. $G_R$ is $G$ smoothed on
+# the larger of $R_0$ and a fraction of the halo's Lagrangian radius. The bias has mass and
+# assembly terms, $b = b_{\rm T10}(M_h)\,[1 + A(M_h)(a_z u_z + a_c u_c)]$, with $b_{\rm T10}$
+# from Tinker et al. (2010) and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
 #
-# $$b = b_{\rm T10}(M_h)\,\left[1 + A(M_h)\,u_z\right],$$
-#
-# with $b_{\rm T10}$ from Tinker et al. (2010) and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
-#
-# **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes drawn (each the central subhalo of its group; satellites are not modelled) within
-# $3\,h^{-1}$Mpc (scipy's `cKDTree` with `boxsize`), over the mean count in such a sphere.
-#
-# **Galaxies.** With $m=\log M_h$ and $d = \log_{10}(\delta_3+0.5)-\log_{10}3.5$:
-#
-# - stellar mass: a double power law (Moster et al. 2013 form), older and more concentrated
-#   haloes hosting more stars, plus scatter,
-#   $\log M_* = m + \log\frac{2N}{(M/M_1)^{-\beta}+(M/M_1)^{\gamma}} + a_z u_z + a_c u_c + \sigma_* \epsilon$;
-# - quenching: $P(\text{quenched}) = \sigma\!\left(\frac{m-m_q}{w_q} + q_z u_z + q_c u_c + q_d d\right)$,
-#   rising with halo mass, age, concentration and density; a quenched galaxy has SFR exactly
-#   0 with a probability that grows with mass, otherwise a low sSFR;
-# - star-forming galaxies lie on a sequence $\log{\rm sSFR} = s_0 + s_1(\log M_*^{\rm law}-10) + s_z u_z + \epsilon_{\rm sf}$;
-# - colour: red sequence $r_0 + \epsilon_r$ for quenched galaxies; blue cloud
-#   $b_0 + b_1(\log M_*^{\rm law}-10) + b_2\,\epsilon_{\rm sf} + \epsilon_b$, so that colour
-#   follows the sSFR offset;
-# - size: $\log R = r_0 + r_1(m-11.5) + r_2\,{\rm softplus}(m-12) + r_\lambda u_s + r_c u_c + r_z u_z + r_q[\text{quenched}] + \epsilon_R$,
-#   tied to the virial radius (through mass), to spin and to concentration.
-#
-# Every latent is an exact function of the five features, so the oracle is known in closed
-# form: a mixture over the quenched and star-forming states, the zero-SFR recipe's mean for
-# galaxies with SFR = 0, and the mean of a truncated normal for $\log M_*$ (the sample keeps
-# only $\log M_* \ge 8.75$). The values of all parameters:
+# **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes drawn (each the
+# central subhalo of its group; satellites are not modelled) within $3\,h^{-1}$Mpc (scipy's
+# `cKDTree` with `boxsize`), over the mean count in such a sphere.
 
 # %%
-params = pd.concat({
-    "halo model": pd.Series(universe.to_dict()["halos"]),
-    "galaxy law": pd.Series(universe.to_dict()["law"]),
-}).to_frame("value")
-display(params)
+halo_parameters = pd.Series({k: v for k, v in universe.to_dict()["halos"].items()
+                             if k not in ("knots", "corr_c_s", "corr_c_z", "corr_s_z")}, name="value")
+display(halo_parameters.to_frame())
+display(pd.DataFrame({"corr(u_c, u_s)": universe.halos.corr_c_s, "corr(u_c, u_z)": universe.halos.corr_c_z,
+                      "corr(u_s, u_z)": universe.halos.corr_s_z},
+                     index=pd.Index(universe.halos.knots, name="log10 M_h knot")).round(3))
+
+# %% [markdown]
+# ## The galaxy law
+#
+# At fixed halo mass every galaxy property is driven by four standard-normal *drivers*, each an
+# exact function of the features: $u_c$, $u_s$, $u_z$ (the halo latents above) and the
+# environment $u_d$ ($\log_{10}(\delta_3+0.5)$ standardised at fixed mass). A galaxy is
+# star-forming, quenched, or quenched with SFR exactly zero:
+#
+# $${\rm logit}\,P(\text{quenched}) = q(m) + q_c(m)\,u_c + q_s(m)\,u_s + q_z(m)\,u_z + q_d(m)\,u_d,$$
+#
+# and a quenched galaxy has SFR = 0 with probability $p_0$ (its sSFR then comes from the
+# catalogue's zero-SFR recipe, as for TNG300). Inside each population the four properties
+# $y = (\log M_*, \log{\rm sSFR}, \log R, g-i)$ are jointly Gaussian,
+#
+# $$y \mid \text{halo, population} \sim \mathcal N\!\left(\mu_{\rm pop}(m) + \textstyle\sum_d \beta_{\cdot,d}(m)\,u_d,\; D_{\rm pop}(m)\,\mathrm{R}(m)\,D_{\rm pop}(m)\right),$$
+#
+# where $\mu$ differs between populations for sSFR and colour (main sequence and blue cloud
+# against the quenched sequence and red sequence), the slopes $\beta$ say how strongly each
+# driver moves each property, $D$ holds the scatters and $\mathrm R$ the correlations of the
+# four properties at fixed halo. Every parameter is a function of halo mass, given at nine knots
+# (the mean $\log M_h$ of TNG300-1's mass bins) and interpolated linearly in between. The
+# catalogue keeps galaxies with $\log M_* \ge 8.75$, so the law of a catalogue galaxy is that
+# mixture truncated in $M_*$: its mean (the oracle), covariance, draws and log-density are exact
+# closed forms (`hgtools.universe.oracle`).
+#
+# The table gives every law parameter at the knots, with its meaning; read a row of slopes to
+# see which halo property drives what (e.g. `slope_radius_s`: how many dex of radius one
+# standard deviation of spin adds at fixed mass).
+
+# %%
+law_table = pd.DataFrame(universe.law.values, index=pd.Index(universe.law.knots, name="log10 M_h knot")).T
+law_table.insert(0, "meaning", [PARAMETER_DOCS[name] for name in law_table.index])
+display(law_table.round(3))
+
+# %% [markdown]
+# ## Calibration as code
+#
+# `hgtools calibrate --out FILE` fits all of these parameters (scipy's `least_squares`, seeded) to
+# the TNG300-1 law tables: per mass bin, the mean of each property, its difference between the top
+# and bottom quartile of each secondary feature, the intrinsic scatter at fixed halo, the
+# correlations of the residuals and the quenched fraction — all computed from the law's exact
+# conditional moments on the universe's own haloes — and writes the parameter file the generator
+# reads (`hgtools/data/universe/parameters.json`; `hgtools catalogue --parameters FILE` uses
+# another). Re-running it with the defaults reproduces the shipped file. Its largest misses,
+# in the units of the goals (standard deviations of the property for means and quartile
+# differences, relative for the scatter):
+
+# %%
+from hgtools.universe.parameters import PARAMETERS_FILE
+import json
+
+shipped = json.loads(PARAMETERS_FILE.read_text())["calibration"]
+print(shipped.get("command", ""), f"({shipped.get('seconds', '?')} s)")
+display(pd.DataFrame(shipped.get("summary", [])).round(4))
 
 # %% [markdown]
 # (table-calibration)=
-# ## Calibration: target against achieved
+# ## The generated sample against TNG300-1's
 #
-# The parameters were tuned so that, after the study's cuts, the sample matches the TNG300-1
-# numbers in the first column, and the oracle's Pearson $r$ sits at or just above the $r$ the
-# study's stacked models reached on TNG300 — so the models of this book face a problem of the
-# same difficulty.
-
-# $\delta_3$ is the least stable of these numbers: a count in $3\,h^{-1}$Mpc spheres divided by
-# the box's own mean, it depends on the few largest modes of one box, so its mean and spread move
-# by several per cent from one seed to another — and it is lower in a box smaller than TNG300's.
+# The law is fitted to how galaxies depend on their haloes; the sample's one- and two-point
+# numbers follow from it and are *not* tuned. They are set here beside the TNG300-1 sample's.
+# The last rows give the oracle's Pearson $r$ beside the $r$ the study's stacked models reached on
+# TNG300 (labelled as the study's): an outcome of the calibrated law, not an input.
 
 # %%
-calibration = mock.calibration_table(catalogue, meta)
+calibration = diagnostics.calibration_table(catalogue, meta)
 display(calibration.round(4))
 print(f"generated in {meta['generation_seconds']} s (box {meta['box_size']:g} Mpc/h)")
 
@@ -142,8 +182,8 @@ fig = plots.law_relations(catalogue, meta)
 # youngest quartiles in $z_{1/2}$ at fixed mass.
 
 # %%
-bias = mock.bias_table(catalogue, meta["box_size"])
-assembly = mock.assembly_bias_table(catalogue, meta["box_size"])
+bias = diagnostics.bias_table(catalogue, meta["box_size"])
+assembly = diagnostics.assembly_bias_table(catalogue, meta["box_size"])
 display(bias.round(3))
 display(assembly.round(3))
 fig = plots.bias_by_mass(
@@ -159,26 +199,32 @@ fig = plots.bias_by_mass(
 # its conditional mean given the five halo features.
 
 # %%
-orc = mock.catalogue_oracle(catalogue, meta)
+orc = catalogue_oracle(catalogue, meta)
 fig = plots.oracle_vs_truth(catalogue, orc, meta)
 
 # %% [markdown]
 # (table-law)=
-# ## Against TNG300's law
+# ## Against TNG300-1's law
 #
-# The calibration above matches one- and two-point summaries. How galaxies depend on their haloes
-# is a finer test: the table compares this universe with TNG300-1 law tables that ship with
-# hgtools (`hgtools/data/tng300_law/`, derived from models that the study's authors and their
-# group trained on the real TNG300-1 centrals and released: the study's LightGBM models for the
-# conditional means, the conditional normalizing flow of Rodrigues et al. 2025 for the scatter).
-# Differences of properties are in units of each property's standard deviation in the TNG300-1
-# sample; the two released models agree on TNG300's conditional mean only to 0.06, 0.15, 0.22 and
-# 0.16 of those units (stellar mass, sSFR, radius, colour), so nothing finer is meaningful.
+# The finer test, on the generated catalogue itself (truth and oracle, not the fit): the
+# universe's law against the TNG300-1 law tables. Differences of properties are in units of
+# each property's standard deviation in the TNG300-1 sample; the two released models agree on
+# TNG300's conditional mean only to 0.06, 0.15, 0.22 and 0.16 of those units (stellar mass,
+# sSFR, radius, colour), so nothing finer is meaningful. The summary gives the RMS over mass
+# bins (means, quartile slopes) or the largest difference over bins (the rest).
 
 # %%
-from hgtools.diagnostics import law_comparison, law_summary
+law = diagnostics.law_comparison(catalogue, orc)
+display(diagnostics.law_summary(law).set_index(["comparison", "of"]).round(3))
 
-law = law_comparison(catalogue, orc)
-display(law_summary(law).set_index(["comparison", "of"]).round(3))
-display(law["secondary dependence"].pivot_table(index=["feature", "M_h_bin"], columns="target",
-                                                values="difference / std", sort=False).round(2))
+# %% [markdown]
+# (fig-law-calibration)=
+# The same comparison bin by bin (solid: this universe; dashed: TNG300-1), with the law's
+# permutation importances — the oracle scored like a model, in per cent of halo mass's — beside
+# those of the study's LightGBM models on TNG300-1 (black marks).
+
+# %%
+importance = diagnostics.law_importance(catalogue, meta, rows=run.config.sizes.importance_rows,
+                                        seed=run.config.seed)
+fig = plots.law_calibration(law, importance, meta)
+display(importance.pivot(index="feature", columns="target", values=["here", "TNG300"]).round(2))

@@ -24,17 +24,17 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def universe():
     """A 128 Mpc/h embedded universe (about 43k galaxies): catalogue and metadata."""
-    from hgtools.sources.mock import MockConfig, mock_catalogue
+    from hgtools.universe import UniverseConfig, universe_catalogue
 
-    return mock_catalogue(MockConfig(box_size=128.0, seed=0))
+    return universe_catalogue(UniverseConfig(box_size=128.0, seed=0))
 
 
 @pytest.fixture(scope="session")
 def full_universe():
     """The full 205 Mpc/h embedded universe (slow tests only)."""
-    from hgtools.sources.mock import MockConfig, mock_catalogue
+    from hgtools.universe import UniverseConfig, universe_catalogue
 
-    return mock_catalogue(MockConfig(box_size=205.0, seed=0))
+    return universe_catalogue(UniverseConfig(box_size=205.0, seed=0))
 
 
 @pytest.fixture()

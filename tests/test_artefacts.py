@@ -144,7 +144,9 @@ def test_the_run_configuration_is_the_one_place_of_defaults():
     config = RunConfig(seed=2, quick=True, options={"a": Path("/x")})
     assert RunConfig.from_dict(config.to_dict()) == RunConfig(seed=2, quick=True, options={"a": "/x"})
     assert "data_dir" not in config.identity()
-    assert config.catalogue_path().name == "mock-seed2-box64.parquet"
+    from hgtools.universe import UniverseConfig
+
+    assert config.catalogue_path().name == f"mock-seed2-box64-{UniverseConfig().digest}.parquet"
     assert config.with_source("tng").box_size is None
     # no module of the package restates the defaults
     literal = re.compile(r"(?<![\w.])205(?:\.0)?(?![\w.])")

@@ -71,6 +71,15 @@ def test_a_mock_run_refuses_a_mock_catalogue_of_other_settings(tmp_path, mock_fi
     assert snapshot(tmp_path) == before
 
 
+def test_a_mock_run_refuses_a_catalogue_of_other_universe_parameters(tmp_path, small_catalogue, universe):
+    path = tmp_path / "data" / "old.parquet"
+    write_catalogue(small_catalogue, path, {**universe[1], "seed": 0, "universe_digest": "0ld0ld00"})
+    before = snapshot(tmp_path)
+    with pytest.raises(CatalogueMismatchError, match=r"universe parameters 0ld0ld00 \(this run: "):
+        ensure_catalogue(RunConfig(box_size=128.0, catalogue=str(path)), root=tmp_path)
+    assert snapshot(tmp_path) == before
+
+
 def test_a_tng_run_without_its_file_says_how_to_build_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="hgtools catalogue --source tng"):
         ensure_catalogue(RunConfig(source="tng"), root=tmp_path)

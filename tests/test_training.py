@@ -35,9 +35,9 @@ def test_training_settings_come_from_the_run():
 
 @pytest.mark.slow
 def test_quick_training_is_cached_and_usable(tmp_path):
-    from hgtools.sources.mock import MockConfig, mock_catalogue
+    from hgtools.universe import UniverseConfig, universe_catalogue
 
-    cat, meta = mock_catalogue(MockConfig(box_size=48.0, seed=1))
+    cat, meta = universe_catalogue(UniverseConfig(box_size=48.0, seed=1))
     from hgtools.config import QUICK
 
     grids = {**QUICK.grids, "ERT": [{"n_estimators": 20}], "NN": [{"epochs": 10}]}
@@ -65,9 +65,9 @@ def test_quick_training_is_cached_and_usable(tmp_path):
 @pytest.mark.slow
 def test_two_worker_processes_train_the_same_models(tmp_path):
     from hgtools.config import QUICK
-    from hgtools.sources.mock import MockConfig, mock_catalogue
+    from hgtools.universe import UniverseConfig, universe_catalogue
 
-    cat, meta = mock_catalogue(MockConfig(box_size=40.0, seed=2))
+    cat, meta = universe_catalogue(UniverseConfig(box_size=40.0, seed=2))
     config = training.TrainingConfig(grids={**QUICK.grids, "ERT": [{"n_estimators": 10}], "NN": [{"epochs": 5}]},
                                      targets=("radius", "color"))
     one, two = (training.train(cat, meta, config, folder=tmp_path / str(w), workers=w) for w in (1, 2))

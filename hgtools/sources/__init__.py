@@ -80,22 +80,34 @@ class EmbeddedUniverse(Source):
     generated = True
     has_oracle = True
 
-    def _make(self, config: RunConfig, verbose: bool) -> tuple[pd.DataFrame, dict]:
-        from hgtools.sources.mock import MockConfig, mock_catalogue
+    @staticmethod
+    def _universe(config: RunConfig):
+        from hgtools.universe import UniverseConfig
+        from hgtools.universe.parameters import read_parameters
 
-        return mock_catalogue(MockConfig(box_size=config.box_size, seed=config.seed), verbose=verbose)
+        halos, law = read_parameters(config.options.get("parameters"))
+        return UniverseConfig(box_size=config.box_size, seed=config.seed, halos=halos, law=law)
+
+    def _make(self, config: RunConfig, verbose: bool) -> tuple[pd.DataFrame, dict]:
+        from hgtools.universe import universe_catalogue
+
+        return universe_catalogue(self._universe(config), verbose=verbose)
 
     def default_file_name(self, config: RunConfig) -> str:
-        return f"mock-seed{config.seed}-box{config.box_size:g}.parquet"
+        # the parameters' digest is part of the name: a new calibration never reuses an old file
+        return f"mock-seed{config.seed}-box{config.box_size:g}-{self._universe(config).digest}.parquet"
 
     def mismatches(self, metadata: dict, config: RunConfig) -> list[str]:
         out = super().mismatches(metadata, config)
         if float(metadata.get("box_size", -1)) != float(config.box_size):
             out.append(f"box {metadata.get('box_size')} Mpc/h (this run: {config.box_size:g})")
+        digest = self._universe(config).digest
+        if metadata.get("universe_digest") != digest:
+            out.append(f"universe parameters {metadata.get('universe_digest')} (this run: {digest})")
         return out
 
     def oracle(self, table: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        from hgtools.sources.mock import catalogue_oracle
+        from hgtools.universe import catalogue_oracle
 
         return catalogue_oracle(table, metadata)
 

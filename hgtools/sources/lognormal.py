@@ -30,6 +30,7 @@ def gaussian_modes(
     n_mesh: int,
     box_size: float,
     rng: np.random.Generator,
+    fixed_amplitude: bool = False,
 ) -> np.ndarray:
     """Fourier modes (``numpy.fft.rfftn`` layout) of a Gaussian field with power ``power(k)``.
 
@@ -43,6 +44,12 @@ def gaussian_modes(
         Side of the periodic box [Mpc/h].
     rng : numpy.random.Generator
         Source of the white noise (seeded by the caller).
+    fixed_amplitude : bool
+        Give every mode the mean amplitude and keep only its random phase (the
+        "fixed" fields of Angulo & Pontzen 2016): the field's power is P(k)
+        without the scatter of a Gaussian realisation, so box-wide statistics
+        vary far less with the seed.  The one-point distribution stays
+        Gaussian to a very good approximation for a large mesh.
 
     Returns
     -------
@@ -53,6 +60,10 @@ def gaussian_modes(
         raise ValueError(f"need n_mesh >= 2 and box_size > 0, got {n_mesh}, {box_size}")
     cell_volume = (box_size / n_mesh) ** 3
     modes = np.fft.rfftn(rng.standard_normal((n_mesh, n_mesh, n_mesh)))
+    if fixed_amplitude:
+        # |white-noise mode|^2 averages n_mesh^3; keep the phase, fix the modulus
+        modulus = np.abs(modes)
+        modes = np.where(modulus > 0, modes / np.where(modulus > 0, modulus, 1.0), 0.0) * n_mesh**1.5
     k = wavenumber_grid(n_mesh, box_size)
     amplitude = np.zeros_like(k)
     nonzero = k > 0

@@ -1,0 +1,484 @@
+"""Calibrate the embedded universe to TNG300-1's law tables.
+
+>>> from hgtools.universe.calibration import calibrate
+>>> result = calibrate()                 # doctest: +SKIP  (a few minutes at full size)
+>>> result.report                        # doctest: +SKIP  (every target: TNG300 vs fit)
+
+Steps, all seeded and deterministic:
+
+1. **Knots**: the mean log10 M_h of each M_h bin of the reference tables.
+2. **Haloes**: the Spearman correlations of C_h, S_h and z_h at fixed mass
+   (``halo_feature_correlations``) are turned into the Pearson correlations of the
+   Gaussian latents (r = 2 sin(pi rho / 6), exact for a Gaussian copula: each feature is
+   a monotonic function of its latent); the baryonic mass shift is set so that the mass
+   range where every halo hosts a selected galaxy (:data:`COMPLETE_RANGE`) holds TNG300-1's
+   number of galaxies.
+3. **Haloes**: the universe's haloes are generated with those correlations (the same
+   draws as the default universe of that seed), and the environment driver is
+   standardised per bin (mean and deviation of log10(delta_3 + 0.5)).
+4. **Law**: :func:`scipy.optimize.least_squares` fits every per-knot parameter of
+   :class:`~hgtools.universe.law.GalaxyLaw` so that the law's *exact* conditional
+   moments (:mod:`hgtools.universe.oracle`), averaged over the haloes of each bin with
+   their selection probabilities, reproduce per bin: the number of selected galaxies, the
+   mean of each property, its quartile slopes on the four secondary features, the intrinsic
+   scatter, the residual correlations and the quenched fraction — and, over the whole sample,
+   TNG300's 14 % of galaxies with SFR = 0.  Residuals are in units of the goals of the
+   calibration (:data:`TOLERANCE`); parameters stay in physical ranges (:data:`RANGES`) and a
+   light smoothness penalty across knots keeps the law readable.
+
+The result is the parameter file the generator reads
+(:data:`hgtools.universe.parameters.PARAMETERS_FILE`) and a report of every target.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse, special, stats
+
+from hgtools.catalogue import LOG_STELLAR_MASS_MIN, TARGETS
+from hgtools.config import DEFAULT_SEED, TNG300_BOX_SIZE
+from hgtools.reference import TNG300_N_GALAXIES, TNG300_SAMPLE, TNG300_ZERO_SFR_FRACTION, tng300_law
+from hgtools.universe.haloes import HaloModel, expected_counts, generate_halos, latents_of
+from hgtools.universe.law import DRIVERS, PAIRS, GalaxyLaw, mixture, parameter_names
+from hgtools.universe.oracle import _population_weights, _truncation
+
+#: The secondary features of the reference tables, in the order of :data:`DRIVERS`.
+SECONDARY = ("C_h", "S_h", "z_h", "Delta3_h")
+#: log sSFR [h/yr] below which a galaxy counts as quenched (as in the reference).
+QUENCHED_SSFR = -11.0
+#: What one unit of a residual means, per family of targets (the calibration's goals, tightened).
+TOLERANCE = {"mean": 0.02, "slope": 0.03, "scatter": 0.03, "corr": 0.03, "quenched": 0.01, "count": 0.02,
+             "zero": 0.005}
+#: Physical ranges of the fitted parameters (the populations must stay what they are named: a
+#: main sequence and blue cloud, a quenched sequence between the zero-SFR recipe and the
+#: sSFR cut, a red sequence).  Units as in :data:`hgtools.universe.law.PARAMETER_DOCS`.
+RANGES = {"quench": (-12.0, 12.0), "quench_": (-4.0, 4.0), "zero_sfr": (-3.0, 5.0),
+          "mean_sf_sSFR": (-11.0, -9.5), "mean_q_sSFR": (-12.8, -11.2),
+          "scatter_sf_sSFR": (0.15, 0.7), "scatter_q_sSFR": (0.15, 0.8),
+          "mean_sf_color": (0.2, 0.9), "mean_q_color": (0.95, 1.3),
+          "scatter_sf_color": (0.03, 0.3), "scatter_q_color": (0.02, 0.12),
+          "scatter_": (0.02, 0.5), "corr_": (-0.9, 0.9),
+          "slope_stellar_mass_": (-0.3, 0.3), "slope_sSFR_": (-0.2, 0.2), "slope_radius_": (-0.2, 0.2),
+          "slope_color_": (-0.15, 0.15)}
+#: Parameters fixed during the least-squares fit (set by step 3).
+FIXED = ("env_mean", "env_std")
+#: Per-knot parameters that the lightest knot shares with its neighbour (no scatter table there).
+#: log10 M_h [Msun/h] range where every TNG300-1 halo hosts a selected galaxy and the baryonic
+#: mass shift acts: its TNG300-1 galaxy count fixes the shift (the mass function, not the law).
+COMPLETE_RANGE = (11.5, 12.5)
+TIED_AT_FIRST_KNOT = ("scatter_radius", "scatter_sf_sSFR", "scatter_sf_color",
+                      *(f"corr_{a}_{b}" for a, b in PAIRS))
+
+
+def spearman_to_pearson(rho: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a bivariate Gaussian with Spearman correlation ``rho``."""
+    return 2.0 * np.sin(np.pi * np.asarray(rho, float) / 6.0)
+
+
+def _bins(labels) -> list[tuple[str, float, float]]:
+    out = sorted({str(b) for b in labels}, key=lambda b: float(b.split("-")[0]))
+    return [(b, float(b.split("-")[0]), float(b.split("-")[1])) for b in out]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The reference figures per M_h bin, as arrays (bins in increasing mass)."""
+
+    bins: list[tuple[str, float, float]]
+    knots: np.ndarray
+    mean: np.ndarray            # (B, 4)
+    slope: np.ndarray           # (B, 4 features, 4 targets), per unit of the feature
+    scatter: np.ndarray         # (B, 4), NaN where the table has no entry
+    corr: np.ndarray            # (B, 6)
+    quenched: np.ndarray        # (B,)
+    count: np.ndarray           # (B,) selected galaxies per TNG300-1 volume
+    halo_corr: dict[str, np.ndarray]
+
+
+def reference_targets() -> Targets:
+    """Read the shipped TNG300-1 law tables into :class:`Targets`."""
+    means = tng300_law("law_means")
+    bins = _bins(means["M_h_bin"])
+    allrows = means[(means["feature"] == "all") & (means["target"] == TARGETS[0])].set_index("M_h_bin")
+    knots = np.array([allrows.loc[b, "feature_mean"] for b, _, _ in bins])
+    scat, resid = tng300_law("scatter"), tng300_law("residual_correlations")
+    hcorr = tng300_law("halo_feature_correlations")
+    B = len(bins)
+    mean, scatter = np.full((B, 4), np.nan), np.full((B, 4), np.nan)
+    slope, corr, quenched = np.full((B, 4, 4), np.nan), np.full((B, 6), np.nan), np.full(B, np.nan)
+    for i, (b, _, _) in enumerate(bins):
+        cell = means[means["M_h_bin"] == b]
+        for j, t in enumerate(TARGETS):
+            mean[i, j] = cell[(cell["feature"] == "all") & (cell["target"] == t)]["mean_lgbm"].iloc[0]
+            for f, feat in enumerate(SECONDARY):
+                q = cell[(cell["feature"] == feat) & (cell["target"] == t)].set_index("quartile")
+                slope[i, f, j] = ((q.loc[4, "mean_lgbm"] - q.loc[1, "mean_lgbm"])
+                                  / (q.loc[4, "feature_mean"] - q.loc[1, "feature_mean"]))
+            s = scat[(scat["M_h_bin"] == b) & (scat["target"] == t)]
+            if len(s):
+                scatter[i, j] = s["std_intrinsic"].iloc[0]
+                if t == "sSFR":
+                    quenched[i] = s["quenched_fraction"].iloc[0]
+        for p, (a, c) in enumerate(PAIRS):
+            r = resid[(resid["M_h_bin"] == b) & (resid["pair"] == f"{a}~{c}")]
+            if len(r):
+                corr[i, p] = r["resid_corr"].iloc[0]
+    haloes = tng300_law("halo_features")
+    haloes = haloes[haloes["feature"] == "C_h"].set_index("M_h_bin")
+    count = np.array([haloes.loc[b, "fraction"] for b, _, _ in bins]) * TNG300_N_GALAXIES
+    halo_corr = {}
+    for pair in ("C_h~S_h", "C_h~z_h", "S_h~z_h"):
+        rows = hcorr[hcorr["pair"] == pair].set_index("M_h_bin")
+        halo_corr[pair] = np.array([rows.loc[b, "spearman"] for b, _, _ in bins])
+    return Targets(bins, knots, mean, slope, scatter, corr, quenched, count, halo_corr)
+
+
+def halo_model(targets: Targets, base: HaloModel | None = None) -> HaloModel:
+    """The halo model calibrated to the reference (fields not calibrated come from ``base``).
+
+    The latent correlations follow TNG300-1's Spearman correlations at each knot; the baryonic
+    mass shift is the one that puts TNG300-1's number of galaxies (per TNG300-1 volume) in
+    :data:`COMPLETE_RANGE` (a root find on the mass function's expected counts).
+    """
+    r = {k: tuple(float(v) for v in spearman_to_pearson(x)) for k, x in targets.halo_corr.items()}
+    knots = tuple(float(k) for k in targets.knots)
+    fields = {"knots": knots, "corr_c_s": r["C_h~S_h"], "corr_c_z": r["C_h~z_h"], "corr_s_z": r["S_h~z_h"]}
+    model = HaloModel(**fields) if base is None else replace(base, **fields)
+    complete = [i for i, (_, lo, hi) in enumerate(targets.bins) if lo >= COMPLETE_RANGE[0] and hi <= COMPLETE_RANGE[1]]
+    edges = np.array([targets.bins[complete[0]][1], targets.bins[complete[-1]][2]])
+    wanted = targets.count[complete].sum()
+
+    def excess(shift):
+        return expected_counts(replace(model, baryon_shift=shift), TNG300_BOX_SIZE**3, edges)[0] - wanted
+
+    return replace(model, baryon_shift=round(float(optimize.brentq(excess, -0.4, 0.2, xtol=1e-5)), 5))
+
+
+# ---------------------------------------------------------------------------
+# the fit
+# ---------------------------------------------------------------------------
+
+class _Problem:
+    """Haloes of the fit (a per-bin subsample) and the map between parameter vectors and laws."""
+
+    def __init__(self, halos: pd.DataFrame, model: HaloModel, targets: Targets, fixed: dict[str, np.ndarray],
+                 per_bin: int, seed: int, box_size: float = TNG300_BOX_SIZE):
+        rng = np.random.default_rng(seed)
+        self.targets = targets
+        self.volume_ratio = (float(box_size) / TNG300_BOX_SIZE) ** 3
+        # galaxy counts constrain the law only where the selection removes haloes
+        self.incomplete = np.array([hi <= COMPLETE_RANGE[0] for _, _, hi in targets.bins], float)
+        m = halos["M_h"].to_numpy()
+        chosen, self.bin_of, self.haloes_per_row = [], [], []
+        for i, (_, lo, hi) in enumerate(targets.bins):
+            inside = np.flatnonzero((m >= lo) & (m < hi))
+            self.haloes_per_row.append(inside.size / max(min(inside.size, per_bin), 1))
+            if inside.size > per_bin:
+                inside = np.sort(rng.choice(inside, per_bin, replace=False))
+            chosen.append(inside)
+            self.bin_of.append(np.full(inside.size, i))
+        rows = np.concatenate(chosen)
+        self.bin_of = np.concatenate(self.bin_of)
+        sub = halos.iloc[rows]
+        self.m = sub["M_h"].to_numpy()
+        self.features = sub[list(SECONDARY)].to_numpy()
+        env = np.log10(sub["Delta3_h"].to_numpy() + 0.5)
+        knots = targets.knots
+        u_d = (env - np.interp(self.m, knots, fixed["env_mean"])) / np.interp(self.m, knots, fixed["env_std"])
+        self.u = np.column_stack([latents_of(sub, model), u_d])
+        # hat functions of the knots: value at each halo = H @ per-knot values
+        K = len(knots)
+        self.H = np.stack([np.interp(self.m, knots, np.eye(K)[k]) for k in range(K)], axis=1)
+        self.order = [[np.argsort(self.features[self.bin_of == i, f]) for f in range(4)]
+                      for i in range(len(targets.bins))]
+        self.fixed = fixed
+        self.free = [n for n in parameter_names() if n not in FIXED]
+        self.layout: list[tuple[str, int]] = [(n, k) for n in self.free for k in range(K)
+                                              if not (k == 0 and n in TIED_AT_FIRST_KNOT)]
+
+    # --- parameter vectors ------------------------------------------------
+    def values(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-knot values of every law parameter for the vector ``x``."""
+        K = len(self.targets.knots)
+        out = {n: np.array(v, float) for n, v in self.fixed.items()}
+        for n in self.free:
+            out[n] = np.zeros(K)
+        for (n, k), v in zip(self.layout, x):
+            out[n][k] = v
+        for n in TIED_AT_FIRST_KNOT:
+            out[n][0] = out[n][1]
+        return _valid_correlations(out)
+
+    def vector(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Inverse of :meth:`values`."""
+        return np.array([values[n][k] for n, k in self.layout])
+
+    # --- statistics ---------------------------------------------------------
+    def statistics(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per bin: mean, quartile differences, scatter, residual correlations, quenched and zero-SFR fractions."""
+        def at(name, _m):
+            return self.H @ values[name]
+
+        comp = mixture(self.m, self.u, at)
+        log_keep, means, covs = _truncation(comp, LOG_STELLAR_MASS_MIN)
+        w = _population_weights(comp, log_keep)
+        keep = np.exp(special.logsumexp(log_keep, b=comp.weights, axis=1))
+        mean = np.einsum("nk,nkj->nj", w, means)
+        second = np.einsum("nk,nkij->nij", w, covs + means[..., :, None] * means[..., None, :])
+        cov = second - mean[:, :, None] * mean[:, None, :]
+        s = TARGETS.index("sSFR")
+        below = stats.norm.cdf((QUENCHED_SSFR - means[..., s]) / np.sqrt(covs[..., s, s]))
+        quenched = (w * below).sum(axis=1)
+        B = len(self.targets.bins)
+        out = {"mean": np.zeros((B, 4)), "delta": np.zeros((B, 4, 4)), "dfeature": np.zeros((B, 4)),
+               "scatter": np.zeros((B, 4)), "corr": np.zeros((B, 6)), "quenched": np.zeros(B),
+               "zero": np.zeros(B), "weight": np.zeros(B)}
+        for i in range(B):
+            inside = self.bin_of == i
+            k, e, c = keep[inside], mean[inside], cov[inside]
+            total = k.sum()
+            out["weight"][i] = total * self.haloes_per_row[i]  # selected galaxies in the whole bin
+            out["mean"][i] = k @ e / total
+            var = np.einsum("n,nij->ij", k, c) / total
+            out["scatter"][i] = np.sqrt(np.diag(var))
+            out["corr"][i] = [var[TARGETS.index(a), TARGETS.index(b)]
+                              / np.sqrt(var[TARGETS.index(a), TARGETS.index(a)] * var[TARGETS.index(b), TARGETS.index(b)])
+                              for a, b in PAIRS]
+            out["quenched"][i] = k @ quenched[inside] / total
+            out["zero"][i] = k @ w[inside, 2] / total
+            feats = self.features[inside]
+            for f in range(4):
+                order = self.order[i][f]
+                cw = np.cumsum(k[order]) / total
+                low, high = order[cw <= 0.25], order[cw > 0.75]
+                kl, kh = k[low], k[high]
+                out["delta"][i, f] = kh @ e[high] / kh.sum() - kl @ e[low] / kl.sum()
+                out["dfeature"][i, f] = kh @ feats[high, f] / kh.sum() - kl @ feats[low, f] / kl.sum()
+        return out
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        values = self.values(x)
+        st, tg = self.statistics(values), self.targets
+        std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
+        parts = [((st["mean"] - tg.mean) / std / TOLERANCE["mean"]).ravel(),
+                 ((st["delta"] - tg.slope * st["dfeature"][:, :, None]) / std / TOLERANCE["slope"]).ravel(),
+                 np.nan_to_num((st["scatter"] / tg.scatter - 1.0) / TOLERANCE["scatter"]).ravel(),
+                 np.nan_to_num((st["corr"] - tg.corr) / TOLERANCE["corr"]).ravel(),
+                 np.nan_to_num((st["quenched"] - tg.quenched) / TOLERANCE["quenched"]),
+                 np.log(st["weight"] / (tg.count * self.volume_ratio)) / TOLERANCE["count"] * self.incomplete]
+        # light smoothness across knots and a ridge on the quenching slopes
+        for n in self.free:
+            parts.append(np.diff(values[n], 2) / _smoothness_scale(n))
+        parts.append(np.concatenate([values[f"quench_{d[2:]}"] for d in DRIVERS]) / 2.0)
+        zero = np.average(st["zero"], weights=st["weight"])
+        parts.append([(zero - TNG300_ZERO_SFR_FRACTION) / TOLERANCE["zero"]])
+        return np.concatenate(parts)
+
+    def sparsity(self) -> sparse.csr_matrix:
+        """Which residual rows each parameter can move (neighbouring bins of its knot; lines move all)."""
+        B, K = len(self.targets.bins), len(self.targets.knots)
+        per_bin = [4, 16, 4, 6, 1, 1]
+        rows_of_bin = [[] for _ in range(B)]
+        start = 0
+        for size in per_bin:
+            for i in range(B):
+                rows_of_bin[i].extend(range(start + i * size, start + (i + 1) * size))
+            start += B * size
+        smooth_start = start
+        smooth_rows = {n: list(range(smooth_start + j * (K - 2), smooth_start + (j + 1) * (K - 2)))
+                       for j, n in enumerate(self.free)}
+        ridge_start = smooth_start + len(self.free) * (K - 2)
+        zero_row = ridge_start + 4 * K
+        mat = sparse.lil_matrix((zero_row + 1, len(self.layout)), dtype=np.int8)
+        for col, (n, k) in enumerate(self.layout):
+            knots = [0, 1] if (k == 1 and n in TIED_AT_FIRST_KNOT) else [k]
+            for kk in knots:
+                for i in range(max(kk - 1, 0), min(kk + 2, B)):
+                    for r in rows_of_bin[i]:
+                        mat[r, col] = 1
+                # row j of the second differences involves knots j, j + 1, j + 2
+                for j in range(max(kk - 2, 0), min(kk, K - 3) + 1):
+                    mat[smooth_rows[n][j], col] = 1
+            if n.startswith("quench_"):
+                d = [f"quench_{d[2:]}" for d in DRIVERS].index(n)
+                mat[ridge_start + d * K + k, col] = 1
+            # the sample-wide SFR = 0 fraction moves with every parameter; only P(SFR = 0 | quenched)
+            # is declared, so that the other columns still share finite differences
+            if n == "zero_sfr":
+                mat[zero_row, col] = 1
+        return mat.tocsr()
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the vector (:data:`RANGES`; exact names before prefixes)."""
+        def limits(name):
+            if name in RANGES:
+                return RANGES[name]
+            return next((r for prefix, r in RANGES.items() if prefix.endswith("_") and name.startswith(prefix)),
+                        (-np.inf, np.inf))
+
+        lo, hi = np.array([limits(n) for n, _ in self.layout]).T
+        return lo, hi
+
+
+def _valid_correlations(values: dict[str, np.ndarray], floor: float = 0.02) -> dict[str, np.ndarray]:
+    """Replace, knot by knot, a set of ``corr_*`` that is not a correlation matrix by the nearest one.
+
+    Eigenvalues below ``floor`` are raised to it and the diagonal rescaled to one (Higham's
+    projection, one step), so every law the fit evaluates can be sampled.
+    """
+    index = {t: i for i, t in enumerate(TARGETS)}
+    for k in range(len(next(iter(values.values())))):
+        corr = np.eye(4)
+        for a, b in PAIRS:
+            corr[index[a], index[b]] = corr[index[b], index[a]] = values[f"corr_{a}_{b}"][k]
+        eig, vec = np.linalg.eigh(corr)
+        if eig.min() >= floor:
+            continue
+        fixed = vec @ np.diag(np.maximum(eig, floor)) @ vec.T
+        scale = np.sqrt(np.diag(fixed))
+        fixed = fixed / scale[:, None] / scale[None, :]
+        for a, b in PAIRS:
+            values[f"corr_{a}_{b}"][k] = fixed[index[a], index[b]]
+    return values
+
+
+def _smoothness_scale(name: str) -> float:
+    """Change of a parameter across knots that costs one unit of the smoothness penalty."""
+    if name.startswith(("quench", "zero_sfr")):
+        return 2.0
+    if name.startswith("corr_"):
+        return 1.0
+    target = next(t for t in TARGETS if name.endswith(t) or f"_{t}_" in name)
+    return TNG300_SAMPLE[target][1]
+
+
+def initial_values(targets: Targets, fixed: dict[str, np.ndarray],
+                   selected_fraction: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """A starting law read straight off the tables (no secondary dependence yet).
+
+    ``selected_fraction`` (per bin: TNG300-1's selected galaxies over this universe's haloes)
+    sets the stellar-mass law before the selection: a normal whose upper tail above the cut
+    holds that fraction and has TNG300-1's mean.
+    """
+    K = len(targets.knots)
+    filled = pd.DataFrame(targets.scatter).bfill().ffill().to_numpy()
+    corr = pd.DataFrame(targets.corr).bfill().ffill().to_numpy()
+    quenched = pd.Series(targets.quenched).bfill().ffill().clip(0.01, 0.99).to_numpy()
+    v = {n: np.zeros(K) for n in parameter_names()}
+    v.update({k: np.array(x, float) for k, x in fixed.items()})
+    v["quench"] = special.logit(quenched)
+    v["zero_sfr"] = np.full(K, 1.0)
+    v["mean_stellar_mass"], v["mean_radius"] = targets.mean[:, 0].copy(), targets.mean[:, 2]
+    v["scatter_stellar_mass"] = filled[:, 0].copy()
+    if selected_fraction is not None:
+        for i, f in enumerate(np.clip(selected_fraction, 1e-4, 1.0)):
+            if f > 0.95:
+                continue
+            alpha = stats.norm.isf(f)                               # the cut, in units of sigma
+            excess = np.exp(stats.norm.logpdf(alpha) - stats.norm.logsf(alpha)) - alpha
+            sigma = np.clip((targets.mean[i, 0] - LOG_STELLAR_MASS_MIN) / excess, 0.05, 0.5)
+            v["scatter_stellar_mass"][i] = sigma
+            v["mean_stellar_mass"][i] = LOG_STELLAR_MASS_MIN - alpha * sigma
+    v["mean_sf_sSFR"], v["mean_q_sSFR"] = np.full(K, -9.9), np.full(K, -12.0)
+    v["mean_sf_color"], v["mean_q_color"] = np.full(K, 0.6), np.full(K, 1.11)
+    v["scatter_radius"] = filled[:, 2]
+    v["scatter_sf_sSFR"], v["scatter_q_sSFR"] = np.full(K, 0.35), np.full(K, 0.5)
+    v["scatter_sf_color"], v["scatter_q_color"] = np.full(K, 0.15), np.full(K, 0.06)
+    for p, (a, b) in enumerate(PAIRS):
+        v[f"corr_{a}_{b}"] = np.clip(corr[:, p], -0.8, 0.8)
+    return v
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The calibrated models, the targets and the report (target vs fit per bin and statistic)."""
+
+    halos: HaloModel
+    law: GalaxyLaw
+    report: pd.DataFrame
+    seconds: float
+
+
+def _report(problem: _Problem, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    st, tg = problem.statistics(values), problem.targets
+    rows = []
+    for i, (b, _, _) in enumerate(tg.bins):
+        for j, t in enumerate(TARGETS):
+            rows.append((b, "mean", t, tg.mean[i, j], st["mean"][i, j]))
+            rows.append((b, "intrinsic scatter", t, tg.scatter[i, j], st["scatter"][i, j]))
+            for f, feat in enumerate(SECONDARY):
+                rows.append((b, f"quartile difference on {feat}", t, tg.slope[i, f, j] * st["dfeature"][i, f],
+                             st["delta"][i, f, j]))
+        for p, (a, c) in enumerate(PAIRS):
+            rows.append((b, "residual correlation", f"{a}~{c}", tg.corr[i, p], st["corr"][i, p]))
+        rows.append((b, "quenched fraction", "sSFR < -11", tg.quenched[i], st["quenched"][i]))
+        if problem.incomplete[i]:
+            rows.append((b, "selected galaxies", "count", tg.count[i] * problem.volume_ratio, st["weight"][i]))
+    table = pd.DataFrame(rows, columns=["M_h_bin", "statistic", "of", "TNG300", "fit"])
+    return table.dropna(subset=["TNG300"]).reset_index(drop=True)
+
+
+def summary(report: pd.DataFrame) -> pd.DataFrame:
+    """The largest miss of the fit per statistic and property, in the units of the calibration's goals.
+
+    Means and quartile differences: |fit - TNG300| over the property's total standard deviation;
+    intrinsic scatter and galaxy counts: |fit / TNG300 - 1|; correlations and quenched fractions:
+    |fit - TNG300|.
+    """
+    family = report["statistic"].str.replace(r" on .*", "", regex=True)
+    std = report["of"].map(lambda t: TNG300_SAMPLE[t][1] if t in TNG300_SAMPLE else 1.0)
+    miss = (report["fit"] - report["TNG300"]).abs()
+    miss = miss.where(~family.isin(["mean", "quartile difference"]), miss / std)
+    relative = family.isin(["intrinsic scatter", "selected galaxies"])
+    miss = miss.where(~relative, (report["fit"] / report["TNG300"] - 1).abs())
+    table = pd.DataFrame({"statistic": family, "of": report["of"], "largest miss": miss})
+    return table.groupby(["statistic", "of"], sort=False)["largest miss"].max().reset_index()
+
+
+def calibrate(seed: int = DEFAULT_SEED, box_size: float = TNG300_BOX_SIZE, per_bin: int = 3000,
+              base: HaloModel | None = None, max_nfev: int = 40,
+              verbose: bool = False) -> CalibrationResult:
+    """Fit the universe's parameters to the TNG300-1 law tables (steps in the module docstring).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the haloes fitted on and of the per-bin subsample.
+    box_size : float
+        Side of the box of those haloes [Mpc/h].
+    per_bin : int
+        Haloes per M_h bin in the fit (a random subsample of the bin).
+    base : HaloModel, optional
+        Halo parameters other than the latent correlations (default: the dataclass's).
+    max_nfev : int
+        Least-squares iterations.
+    """
+    t0 = time.perf_counter()
+    targets = reference_targets()
+    model = halo_model(targets, base)
+    halos, _ = generate_halos(model, float(box_size), np.random.default_rng(seed), verbose=verbose)
+    env = np.log10(halos["Delta3_h"].to_numpy() + 0.5)
+    m = halos["M_h"].to_numpy()
+    inside = [(m >= lo) & (m < hi) for _, lo, hi in targets.bins]
+    fixed = {"env_mean": np.array([env[s].mean() for s in inside]),
+             "env_std": np.array([env[s].std() for s in inside])}
+    problem = _Problem(halos, model, targets, fixed, per_bin, seed, box_size)
+    fraction = targets.count * problem.volume_ratio / np.array([s.sum() for s in inside])
+    x = problem.vector(initial_values(targets, fixed, fraction))
+    lo, hi = problem.bounds()
+    x = np.clip(x, lo + 1e-9, hi - 1e-9)
+    fit = optimize.least_squares(problem.residuals, x, jac_sparsity=problem.sparsity(), bounds=(lo, hi),
+                                 x_scale="jac", max_nfev=max_nfev, verbose=2 if verbose else 0)
+    x = fit.x
+    values = problem.values(x)
+    law = GalaxyLaw(knots=tuple(float(k) for k in targets.knots),
+                    values={n: tuple(float(v) for v in values[n]) for n in parameter_names()})
+    return CalibrationResult(model, law, _report(problem, values), time.perf_counter() - t0)
+
+
+__all__ = ["CalibrationResult", "SECONDARY", "TOLERANCE", "Targets", "calibrate", "halo_model",
+           "initial_values", "reference_targets", "spearman_to_pearson", "summary"]

@@ -1,0 +1,98 @@
+"""The calibration of the embedded universe: its targets, its statistics and its determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hgtools.catalogue import LOG_STELLAR_MASS_MIN, TARGETS, ZERO_SFR_MEAN, ZERO_SFR_SIGMA
+from hgtools.universe import calibration as cal
+from hgtools.universe.haloes import generate_halos
+from hgtools.universe.law import PAIRS, sample_galaxies
+from hgtools.universe.oracle import oracle
+from hgtools.universe.parameters import read_parameters
+
+
+def test_spearman_to_pearson_is_exact_for_a_gaussian():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    r = 0.6
+    x = rng.multivariate_normal([0, 0], [[1, r], [r, 1]], size=200_000)
+    rho = stats.spearmanr(x[:, 0], x[:, 1]).statistic
+    assert cal.spearman_to_pearson(rho) == pytest.approx(r, abs=0.005)
+
+
+def test_reference_targets_read_every_bin():
+    t = cal.reference_targets()
+    assert len(t.bins) == len(t.knots) == 9 and np.all(np.diff(t.knots) > 0)
+    assert np.isfinite(t.mean).all() and np.isfinite(t.slope).all()
+    assert np.isnan(t.scatter[0]).all() and np.isfinite(t.scatter[1:]).all()  # no scatter table below 10.75
+    assert 0.9 < t.quenched[-1] < 1 and t.quenched[2] < 0.1
+    assert t.halo_corr["C_h~z_h"][4] == pytest.approx(0.63, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    halos_model, law = read_parameters()
+    haloes, _ = generate_halos(halos_model, 64.0, np.random.default_rng(4))
+    targets = cal.reference_targets()
+    fixed = {name: np.asarray(law.values[name]) for name in cal.FIXED}
+    problem = cal._Problem(haloes, halos_model, targets, fixed, per_bin=10**9, seed=0, box_size=64.0)
+    return problem, haloes, halos_model, law
+
+
+def test_closed_form_statistics_match_monte_carlo(small_problem):
+    """The calibration's per-bin statistics equal those of galaxies drawn from the law and selected."""
+    problem, haloes, halos_model, law = small_problem
+    values = {n: np.asarray(v) for n, v in law.values.items()}
+    exact = problem.statistics(values)
+    rng = np.random.default_rng(1)
+    reps = 12
+    features = pd.concat([haloes] * reps, ignore_index=True)
+    gal = sample_galaxies(features, law, halos_model, rng)
+    zero = gal["sfr_zero"].to_numpy()
+    gal.loc[zero, "sSFR"] = rng.normal(ZERO_SFR_MEAN, ZERO_SFR_SIGMA, zero.sum())
+    keep = gal["stellar_mass"].to_numpy() >= LOG_STELLAR_MASS_MIN
+    y = gal[list(TARGETS)].to_numpy()[keep]
+    resid = y - oracle(features[keep], law, halos_model).to_numpy()
+    m = features["M_h"].to_numpy()[keep]
+    for i, (_, lo, hi) in enumerate(problem.targets.bins):
+        inside = (m >= lo) & (m < hi)
+        if inside.sum() < 3000:
+            continue
+        noise = y[inside].std(axis=0) / np.sqrt(inside.sum())
+        assert (np.abs(y[inside].mean(axis=0) - exact["mean"][i]) < 4 * noise).all(), (i, noise)
+        np.testing.assert_allclose(resid[inside].std(axis=0), exact["scatter"][i], rtol=0.05)
+        corr = np.corrcoef(resid[inside].T)
+        for p, (a, b) in enumerate(PAIRS):
+            assert corr[TARGETS.index(a), TARGETS.index(b)] == pytest.approx(exact["corr"][i, p], abs=0.04)
+        quenched = (y[inside, TARGETS.index("sSFR")] < cal.QUENCHED_SSFR).mean()
+        assert quenched == pytest.approx(exact["quenched"][i], abs=0.015)
+        assert zero[keep][inside].mean() == pytest.approx(exact["zero"][i], abs=0.015)
+
+
+def test_a_short_calibration_is_deterministic_and_improves_the_fit(small_problem):
+    problem, *_ = small_problem
+    start = problem.vector(cal.initial_values(problem.targets, problem.fixed))
+    lo, hi = problem.bounds()
+    start = np.clip(start, lo + 1e-9, hi - 1e-9)
+    from scipy import optimize
+
+    fits = [optimize.least_squares(problem.residuals, start, jac_sparsity=problem.sparsity(), bounds=(lo, hi),
+                                   x_scale="jac", max_nfev=3) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].x, fits[1].x)
+    assert fits[0].cost < 0.5 * 0.5 * np.sum(problem.residuals(start) ** 2)
+
+
+def test_shipped_parameters_record_their_calibration():
+    import json
+
+    from hgtools.universe.parameters import PARAMETERS_FILE
+
+    data = json.loads(PARAMETERS_FILE.read_text())
+    assert data["calibration"]["command"].startswith("hgtools calibrate")
+    summary = pd.DataFrame(data["calibration"]["summary"])
+    assert set(summary["statistic"]) >= {"mean", "quartile difference", "intrinsic scatter",
+                                         "residual correlation", "quenched fraction"}
