@@ -17,12 +17,8 @@ import numpy as np
 from _record import record
 
 from hgtools import reference as ref
-from hgtools.diagnostics import law_comparison, law_summary
+from hgtools.diagnostics import LAW_GOALS, law_comparison, law_summary
 from hgtools.universe import UniverseConfig, catalogue_oracle, universe_catalogue
-
-#: The goals of the calibration, per comparison of law_summary (units as there).
-GOALS = {"conditional means": 0.05, "secondary dependence": 0.08, "intrinsic scatter": 0.10,
-         "residual correlations": 0.10, "quenched fraction": 0.03, "halo-feature correlations": 0.10}
 
 
 def measure(seed: int) -> list[dict]:
@@ -49,7 +45,7 @@ def measure(seed: int) -> list[dict]:
                      "value": round(float(np.corrcoef(oracle[t], cat[t])[0, 1]), 4), "goal": "(an outcome)"})
     for _, row in law_summary(law_comparison(cat, oracle)).iterrows():
         rows.append({"seed": seed, "quantity": f"{row['comparison']}: {row['of']}",
-                     "value": round(float(row["value"]), 4), "goal": f"<= {GOALS[row['comparison']]}"})
+                     "value": round(float(row["value"]), 4), "goal": f"<= {LAW_GOALS[row['comparison']]}"})
     return rows
 
 

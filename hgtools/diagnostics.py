@@ -40,6 +40,10 @@ from hgtools.universe.haloes import per_mass
 SECONDARY = tuple(f for f in FEATURES if f != "M_h")
 #: log sSFR [h/yr] below which a galaxy counts as quenched.
 QUENCHED_SSFR = -11.0
+#: The goals of the embedded universe's calibration, per comparison of :func:`law_summary`
+#: (in that table's units).
+LAW_GOALS = {"conditional means": 0.05, "secondary dependence": 0.08, "intrinsic scatter": 0.10,
+             "residual correlations": 0.10, "quenched fraction": 0.03, "halo-feature correlations": 0.10}
 
 
 def _cells(table: pd.DataFrame, labels, min_count: int):
@@ -349,7 +353,7 @@ def assembly_bias_table(catalogue: pd.DataFrame, box_size: float,
     return pd.DataFrame(rows, columns=["M_h", "n", "old/young", "error"])
 
 
-__all__ = ["QUENCHED_SSFR", "SECONDARY", "assembly_bias_table", "bias_table", "calibration_table",
+__all__ = ["LAW_GOALS", "QUENCHED_SSFR", "SECONDARY", "assembly_bias_table", "bias_table", "calibration_table",
            "conditional_means", "halo_feature_correlations", "law_comparison", "law_dependencies", "law_importance",
            "law_summary",
            "model_bias_ratio", "quenched_fractions", "residual_correlations", "scatter", "secondary_slopes"]

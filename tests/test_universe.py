@@ -187,9 +187,7 @@ def test_full_size_universe_has_tng300s_law(full_universe):
     """The goals of the calibration, on the generated catalogue (truth and oracle)."""
     cat, meta = full_universe
     summary = diagnostics.law_summary(diagnostics.law_comparison(cat, uni.catalogue_oracle(cat, meta)))
-    goals = {"conditional means": 0.05, "secondary dependence": 0.08, "intrinsic scatter": 0.10,
-             "residual correlations": 0.10, "quenched fraction": 0.03, "halo-feature correlations": 0.10}
-    worst = summary.assign(goal=summary["comparison"].map(goals))
+    worst = summary.assign(goal=summary["comparison"].map(diagnostics.LAW_GOALS))
     assert (worst["value"] <= worst["goal"]).all(), worst[worst["value"] > worst["goal"]]
 
 

@@ -41,15 +41,12 @@ from scipy import optimize, sparse, special, stats
 
 from hgtools.catalogue import LOG_STELLAR_MASS_MIN, TARGETS
 from hgtools.config import DEFAULT_SEED, TNG300_BOX_SIZE
+from hgtools.diagnostics import QUENCHED_SSFR, SECONDARY  # SECONDARY follows the order of DRIVERS
 from hgtools.reference import TNG300_N_GALAXIES, TNG300_SAMPLE, TNG300_ZERO_SFR_FRACTION, tng300_law
 from hgtools.universe.haloes import HaloModel, expected_counts, generate_halos, latents_of
 from hgtools.universe.law import DRIVERS, PAIRS, GalaxyLaw, mixture, parameter_names
-from hgtools.universe.oracle import _population_weights, _truncation
+from hgtools.universe.oracle import mixture_moments
 
-#: The secondary features of the reference tables, in the order of :data:`DRIVERS`.
-SECONDARY = ("C_h", "S_h", "z_h", "Delta3_h")
-#: log sSFR [h/yr] below which a galaxy counts as quenched (as in the reference).
-QUENCHED_SSFR = -11.0
 #: What one unit of a residual means, per family of targets (the calibration's goals, tightened).
 TOLERANCE = {"mean": 0.02, "slope": 0.03, "scatter": 0.03, "corr": 0.03, "quenched": 0.01, "count": 0.02,
              "zero": 0.005}
@@ -224,12 +221,8 @@ class _Problem:
             return self.H @ values[name]
 
         comp = mixture(self.m, self.u, at)
-        log_keep, means, covs = _truncation(comp, LOG_STELLAR_MASS_MIN)
-        w = _population_weights(comp, log_keep)
+        log_keep, means, covs, w, mean, cov = mixture_moments(comp, LOG_STELLAR_MASS_MIN)
         keep = np.exp(special.logsumexp(log_keep, b=comp.weights, axis=1))
-        mean = np.einsum("nk,nkj->nj", w, means)
-        second = np.einsum("nk,nkij->nij", w, covs + means[..., :, None] * means[..., None, :])
-        cov = second - mean[:, :, None] * mean[:, None, :]
         s = TARGETS.index("sSFR")
         below = stats.norm.cdf((QUENCHED_SSFR - means[..., s]) / np.sqrt(covs[..., s, s]))
         quenched = (w * below).sum(axis=1)

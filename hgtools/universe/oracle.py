@@ -57,15 +57,23 @@ def selection_probability(features: pd.DataFrame, law: GalaxyLaw, halos: HaloMod
     return np.exp(special.logsumexp(log_keep, b=comp.weights, axis=1))
 
 
-def conditional_moments(features: pd.DataFrame, law: GalaxyLaw, halos: HaloModel,
-                        stellar_mass_min: float = LOG_STELLAR_MASS_MIN) -> tuple[np.ndarray, np.ndarray]:
-    """E[Y | halo, selected] (N, 4) and Cov[Y | halo, selected] (N, 4, 4), exactly."""
-    comp = components(features, law, halos)
+def mixture_moments(comp: Components, stellar_mass_min: float = LOG_STELLAR_MASS_MIN):
+    """Moments of a mixture after the selection, from its :class:`Components`.
+
+    Returns the per-population log P(selected), truncated means and covariances, the
+    post-selection population weights, and the mixture's mean (N, 4) and covariance (N, 4, 4).
+    """
     log_keep, means, covs = _truncation(comp, stellar_mass_min)
     w = _population_weights(comp, log_keep)
     mean = np.einsum("nk,nkj->nj", w, means)
     second = np.einsum("nk,nkij->nij", w, covs + means[..., :, None] * means[..., None, :])
-    return mean, second - mean[:, :, None] * mean[:, None, :]
+    return log_keep, means, covs, w, mean, second - mean[:, :, None] * mean[:, None, :]
+
+
+def conditional_moments(features: pd.DataFrame, law: GalaxyLaw, halos: HaloModel,
+                        stellar_mass_min: float = LOG_STELLAR_MASS_MIN) -> tuple[np.ndarray, np.ndarray]:
+    """E[Y | halo, selected] (N, 4) and Cov[Y | halo, selected] (N, 4, 4), exactly."""
+    return mixture_moments(components(features, law, halos), stellar_mass_min)[4:]
 
 
 def oracle(features: pd.DataFrame, law: GalaxyLaw, halos: HaloModel,
@@ -150,4 +158,4 @@ def log_prob(features: pd.DataFrame, values: pd.DataFrame | np.ndarray, law: Gal
     return out
 
 
-__all__ = ["conditional_moments", "log_prob", "oracle", "sample_conditional", "selection_probability"]
+__all__ = ["conditional_moments", "log_prob", "mixture_moments", "oracle", "sample_conditional", "selection_probability"]
