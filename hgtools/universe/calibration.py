@@ -19,8 +19,8 @@ Steps, all seeded and deterministic:
 4. **Law**: :func:`scipy.optimize.least_squares` fits every per-knot parameter of
    :class:`~hgtools.universe.law.GalaxyLaw` so that the law's *exact* conditional
    moments (:mod:`hgtools.universe.oracle`), averaged over the haloes of each bin with
-   their selection probabilities, reproduce per bin: the number of selected galaxies, the
-   mean of each property, its quartile slopes on the four secondary features, the intrinsic
+   their selection probabilities, reproduce per bin: the number of selected galaxies (in the
+   bins below :data:`COMPLETE_RANGE`), the mean of each property, its quartile slopes on the four secondary features, the intrinsic
    scatter, the residual correlations and the quenched fraction — and, over the whole sample,
    TNG300's 14 % of galaxies with SFR = 0.  Residuals are in units of the goals of the
    calibration (:data:`TOLERANCE`); parameters stay in physical ranges (:data:`RANGES`) and a
