@@ -4,18 +4,24 @@
 version 0.1.2), so its users can switch by changing one import, plus ``seed``
 and ``compat``:
 
-- ``compat=None`` (default): the algorithm as its authors published it (UBL's
-  ``SMOGNRegress``): neighbours and safe distances use the features; a SMOTER
-  row's target is interpolated with the same weight as its features; rare
-  bins keep their original rows beside the synthetic ones; a normal bin is
-  under-sampled by drawing its own rows.
+- ``compat=None`` (default): the algorithm as its authors published it
+  (Branco et al. 2017, Algorithm 1): rare bins are only ever over-sampled and
+  normal bins only ever under-sampled (a bin already beyond the "balance"
+  target keeps its rows); a rare bin of ``k`` rows or fewer has no ``k``
+  neighbours to interpolate towards and is kept as it is, never grown by
+  copies; neighbours and safe distances use the features; a SMOTER row's
+  target is interpolated with the same weight as its features; rare bins keep
+  their original rows beside the synthetic ones; a normal bin is under-sampled
+  by drawing its own rows.
 - ``compat="smogn-0.1.2"``: what the ``smogn`` package observably does,
   bugs included — the distance includes the target; a SMOTER row's target is
   (|y_j| y_i + |y_i| y_j) / (|y_i| + |y_j|) (the package reads an unset, zeroed
   cell as the synthetic target), or y_i + y_j / 2 when |y_i| = |y_j|; in a bin
   where the target is constant, that rule hits the last varying feature
   instead (the package drops constant columns and takes the last one left); rare
-  bins return only synthetic rows; under-sampling a normal bin draws rows of
+  bins return only synthetic rows; every bin is over- or under-sampled to the
+  "balance" size, whether rare or normal (a one-row normal bin is filled with
+  copies; a rare bin of ``k`` rows or fewer raises); under-sampling a normal bin draws rows of
   the bin and then keeps every *other* row of the whole table; index labels
   are used as positions; synthetic values of any column with a positive value
   in the bin are clipped at 0.
@@ -161,12 +167,45 @@ class Plan:
     order: np.ndarray  # row positions sorting the target
     phi: np.ndarray  # relevance of the sorted target
     edges: np.ndarray  # bin boundaries in the sorted order: bin i is order[edges[i]:edges[i+1]]
-    factors: np.ndarray  # sampling factor of each bin (>1 over-, <1 under-sampled)
+    factors: np.ndarray  # "balance"/"extreme" factor of each bin (smogn 0.1.2 applies it as it is)
     ctrl_pts: np.ndarray
+    rare: np.ndarray  # True for a rare bin (relevance >= the threshold)
 
     @property
     def sizes(self) -> np.ndarray:
         return np.diff(self.edges)
+
+    def published_factors(self, k: int) -> np.ndarray:
+        """The factors the published algorithm applies with ``k`` neighbours.
+
+        Rare bins are only grown and normal bins only shrunk; a rare bin of
+        ``k`` rows or fewer cannot be interpolated and is kept (factor 1).
+        """
+        f = np.where(self.rare, np.maximum(self.factors, 1.0), np.minimum(self.factors, 1.0))
+        f[self.rare & (self.sizes <= k)] = 1.0
+        return f
+
+    def table(self, y_sorted: np.ndarray, k: int) -> pd.DataFrame:
+        """One row per bin: kind, target range, rows before and after the published algorithm."""
+        f = self.published_factors(k)
+        lo, hi = y_sorted[self.edges[:-1]], y_sorted[self.edges[1:] - 1]
+        after = [_rows_after(fi, n) for fi, n in zip(f, self.sizes, strict=True)]
+        return pd.DataFrame({"bin": np.arange(len(f)), "kind": np.where(self.rare, "rare", "normal"),
+                             "from": lo, "to": hi, "rows": self.sizes, "balance factor": self.factors,
+                             "applied factor": f, "rows after": after,
+                             "note": ["too few rows to interpolate (kept)" if r and n <= k and b > 1 else ""
+                                      for r, n, b in zip(self.rare, self.sizes, self.factors, strict=True)]})
+
+    def changes(self, k: int) -> bool:
+        """Whether the published algorithm changes anything (some factor differs from 1)."""
+        return bool((self.published_factors(k) != 1).any())
+
+
+def _rows_after(factor: float, n: int) -> int:
+    """Rows a bin of ``n`` holds after over- (originals + synthetic) or under-sampling by ``factor``."""
+    if factor > 1:
+        return n + int(factor - 1) * n + int(n * (factor - 1 - int(factor - 1)))
+    return int(factor * n) if factor < 1 else n
 
 
 def plan(y: np.ndarray, *, rel_thres: float = 0.5, rel_method: str = "auto", rel_xtrm_type: str = "both",
@@ -196,7 +235,7 @@ def plan(y: np.ndarray, *, rel_thres: float = 0.5, rel_method: str = "auto", rel
         factors = np.round(obj / sizes, 1)
     else:
         raise ValueError(f"samp_method must be 'balance' or 'extreme', got {samp_method!r}")
-    return Plan(order, phi, edges, factors, pts)
+    return Plan(order, phi, edges, factors, pts, rare[edges[:-1]])
 
 
 # ---------------------------------------------------------------------------
@@ -231,27 +270,22 @@ def oversample_bin(X: np.ndarray, y: np.ndarray, perc: float, k: int, pert: floa
 
     Every row makes ``int(perc - 1)`` synthetic rows and ``int(n (perc - 1 -
     int(perc - 1)))`` rows drawn without replacement make one more.  Each
-    picks one of its ``k`` nearest neighbours at random (``min(k, n - 1)`` in a
-    small bin; smogn 0.1.2 fails there, and so does the compat mode): SMOTER interpolation
-    if the neighbour is closer than the safe distance, else Gaussian noise of
-    ``min(pert, safe distance)`` times each column's standard deviation.
+    picks one of its ``k`` nearest neighbours at random (the bin needs more
+    than ``k`` rows): SMOTER interpolation if the neighbour is closer than the
+    safe distance, else Gaussian noise of ``min(pert, safe distance)`` times
+    each column's standard deviation.
 
     Returns
     -------
     Synthetic
     """
     n = len(y)
-    if compat and k >= n:
-        raise ValueError(f"k = {k} neighbours need more than {k} rows in every rare bin (this one has {n})")
-    k = min(k, n - 1)  # the published algorithm uses the neighbours a small bin has
+    if k >= n:
+        raise ValueError(f"k = {k} neighbours need more than {k} rows in every over-sampled bin (this one has {n})")
     Z = np.column_stack([X, y])
     space = Z if compat else X
-    if k == 0:  # a lone row: its safe distance is 0, so its synthetic rows are copies of it
-        nn = np.zeros((n, 1), dtype=np.int64)
-        k = 1
-    else:
-        _, nn = cKDTree(space).query(space, k=k + 1)
-        nn = nn[:, 1:].reshape(n, k)
+    _, nn = cKDTree(space).query(space, k=k + 1)
+    nn = nn[:, 1:].reshape(n, k)
     safe_d = half_median_distances(space)
     per_row = int(perc - 1)
     extra = int(n * (perc - 1 - per_row))
@@ -274,7 +308,7 @@ def oversample_bin(X: np.ndarray, y: np.ndarray, perc: float, k: int, pert: floa
             Z_smoter[:, t] = np.where(ai == aj, zi[:, t] + zj[:, t] / 2.0, (aj * zi[:, t] + ai * zj[:, t]) / (ai + aj))
     ddof = 0 if compat else 1
     scale = np.minimum(pert, safe_d[source])[:, None]
-    spread = Z.std(axis=0, ddof=ddof) if n > ddof else np.zeros(Z.shape[1])  # a lone row has none
+    spread = Z.std(axis=0, ddof=ddof)
     Z_noise = zi + rng.standard_normal(zi.shape) * spread * scale
     Z_new = np.where(smoter_rows[:, None], Z_smoter, Z_noise)
     if compat:  # smogn clips every column that has a positive value in the bin
@@ -344,7 +378,7 @@ def smoter(data: pd.DataFrame, y: str, *, k: int = 5, pert: float = 0.02, samp_m
              rel_coef=rel_coef, rel_ctrl_pts_rg=rel_ctrl_pts_rg, samp_method=samp_method)
     labels = data.index.to_numpy()
     pieces: list[tuple[np.ndarray, np.ndarray]] = []
-    for i, factor in enumerate(p.factors):
+    for i, factor in enumerate(p.factors if compat else p.published_factors(k)):
         members = p.order[p.edges[i]:p.edges[i + 1]]  # row positions of the bin
         if compat:
             members = _labels_as_positions(labels[members], len(data))

@@ -57,26 +57,52 @@ class TrainingConfig:
         return {**asdict(self), "nn": NN_ARCHITECTURES}
 
 
-def smogn_settings(target: str, y_train: np.ndarray) -> tuple[dict | None, str]:
+def smogn_settings(target: str, y_train: np.ndarray, compat: str | None = None) -> tuple[dict | None, str]:
     """The study's SMOGN settings for a target, and a note saying what was used.
 
     The study's manual control points were chosen on TNG300's distributions; if
-    on these data they leave no bin to over- or under-sample (every galaxy
-    equally relevant), automatic (box-plot) relevance is tried; if that finds
-    no rare value either, the training set is left as it is (``None``).
+    on these data they fail (every galaxy equally relevant) or, for the
+    published algorithm, leave nothing to resample (e.g. the bulk of the
+    galaxies is "rare" and the only normal bin holds a handful of rows),
+    automatic (box-plot) relevance is tried; if that fails too, the training
+    set is left as it is (``None``).  ``compat`` is the SMOGN mode
+    (:func:`hgtools.smogn.smoter`); the package's mode gets the study's settings
+    whatever they do, as the study ran them.
     """
     study = dict(STUDY_SETTINGS[target])
     auto = {"k": study["k"], "pert": study["pert"], "samp_method": study["samp_method"], "rel_method": "auto"}
     failures = []
     for settings, label in ((study, "the study's settings"), (auto, "automatic (box-plot) relevance")):
         try:
-            plan(y_train, **{k: v for k, v in settings.items() if k not in ("k", "pert", "samp_method")})
+            p = plan(y_train, **{k: v for k, v in settings.items() if k not in ("k", "pert", "samp_method")})
         except ValueError as err:
             failures.append(f"{label}: {err}")
             continue
-        return settings, label + (f" (the study's control points fail on these data: {failures[0]})"
-                                  if failures else "")
+        if compat is None and not p.changes(settings["k"]):
+            sizes = ", ".join(f"{kind} {n:,}" for kind, n in zip(np.where(p.rare, "rare", "normal"), p.sizes,
+                                                                strict=True))
+            failures.append(f"{label}: leave nothing to resample (bins of {sizes} rows)")
+            continue
+        return settings, label + (f" ({'; '.join(failures)})" if failures else "")
     return None, "no augmentation: " + "; ".join(failures)
+
+
+def smogn_bins(train: pd.DataFrame, targets: tuple[str, ...] = TARGETS) -> pd.DataFrame:
+    """Every SMOGN bin of every target's training values, under the settings :func:`smogn_settings` picks.
+
+    One row per (target, bin): kind, target range (the target's unit), rows
+    before and after the published algorithm, the "balance" factor and the one
+    applied (:meth:`hgtools.smogn.Plan.table`).
+    """
+    tables = {}
+    for target in targets:
+        y = train[target].to_numpy()
+        settings, _ = smogn_settings(target, y)
+        if settings is None:
+            continue
+        p = plan(y, **{k: v for k, v in settings.items() if k not in ("k", "pert", "samp_method")})
+        tables[target] = p.table(y[p.order], settings["k"])
+    return pd.concat(tables, names=["target", None]).reset_index(level=1, drop=True)
 
 
 def search(name: str, grid: list[dict], X, y, X_val, y_val, seed: int, target: str) -> tuple:
@@ -175,7 +201,7 @@ def _fit_step(path: str, target: str, data: pd.DataFrame, X_val: np.ndarray, y_v
     """
     note = None
     if path == "smogn":
-        settings, note = smogn_settings(target, data[target].to_numpy())
+        settings, note = smogn_settings(target, data[target].to_numpy(), config.smogn_compat)
         if settings is not None:
             try:
                 data = smoter(data, target, seed=config.seed, compat=config.smogn_compat, **settings)

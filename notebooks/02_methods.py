@@ -89,19 +89,41 @@ display(result.coefficients.set_index(["path", "target"]).round(3))
 #
 # SMOGN (Branco et al. 2017) sorts the training targets, marks as *rare* the values whose
 # relevance $\phi$ reaches a threshold, splits the sorted values into contiguous rare and normal
-# bins, under-samples normal bins and over-samples rare ones — with SMOTER interpolation towards
-# one of the $k$ nearest neighbours when it lies within the safe distance, Gaussian noise
-# otherwise. hgtools implements the algorithm as its authors published it (and, separately, the
-# behaviour of the `smogn` 0.1.2 package the study used; see the next chapter). The study's
-# settings: $k = 7$, perturbation 0.04, "balance" sampling, manual relevance control points for
-# sSFR, radius and colour and automatic (box-plot) relevance for stellar mass. The table says
-# what was used on these data — the study's control points were chosen on TNG300's
-# distributions and may not suit another data set.
+# bins, and brings each bin towards the same size ("balance"): rare bins are over-sampled — with
+# SMOTER interpolation towards one of the $k$ nearest neighbours when it lies within the safe
+# distance, Gaussian noise otherwise — and normal bins are under-sampled. The study's settings:
+# $k = 7$, perturbation 0.04, "balance" sampling, manual relevance control points for sSFR,
+# radius and colour and automatic (box-plot) relevance for stellar mass.
+#
+# hgtools follows the published algorithm (and, separately, the behaviour of the `smogn` 0.1.2
+# package the study used; see the next chapter), with two rules the algorithm implies and a
+# literal "balance" would break: a rare bin is only ever grown and a normal bin only ever
+# shrunk (a bin already past the balance size keeps its rows), and a rare bin of $k$ rows or fewer
+# — too few to interpolate between $k$ neighbours — is kept as it is, never grown by copies.
+# Without them a normal bin of a few galaxies is "balanced" up to a third or a half of the
+# training set by duplicating them: on the embedded universe the study's colour points make
+# all but a handful of galaxies (those near $g-i = -0.1$) rare, and that handful would be copied
+# tens of thousands of times (the "balance factor" column below gives the factor a literal
+# "balance" would apply to each bin). The study's control points were chosen on TNG300's distributions; where on these data
+# they fail or leave nothing to resample, automatic relevance is used instead, as the first table
+# says. The second lists every bin — its range, rows before and after, and the factor applied.
 
 # %%
-display(pd.Series(result.notes, name="SMOGN relevance used").to_frame())
+with pd.option_context("display.max_colwidth", None):
+    display(pd.Series(result.notes, name="SMOGN relevance used").to_frame())
+display(training.smogn_bins(catalogue.iloc[split(catalogue, run.config.seed).train]).round(
+    {"from": 3, "to": 3, "balance factor": 3, "applied factor": 3}))
 settings = pd.DataFrame({t: {k: str(v) for k, v in s.items()} for t, s in training.STUDY_SETTINGS.items()}).T
 display(settings)
+
+# %% [markdown]
+# How often the most frequent target value occurs in each augmented training set — a pile of
+# copies would show here (a SMOGN row is either a galaxy of the training set, kept once, or a new
+# point, so values should repeat only where the catalogue itself has ties).
+
+# %%
+display(result.augmented.groupby("target")["value"].agg(lambda v: int(v.value_counts().max()))
+        .rename("largest number of equal target values").to_frame())
 
 # %% [markdown]
 # (appendix-a)=
@@ -118,4 +140,5 @@ package = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2")
 train_rows = catalogue.iloc[split(catalogue, run.config.seed).train]
 fig = plots.augmented_distributions(
     train_rows, {"published SMOGN": result.augmented, "smogn 0.1.2": package.augmented}, meta)
-display(pd.Series(package.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())
+with pd.option_context("display.max_colwidth", None):
+    display(pd.Series(package.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())

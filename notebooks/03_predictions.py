@@ -115,4 +115,5 @@ package = evaluation.score_table(compat.predictions, paths=("smogn",))
 both = pd.concat({label: table[table["model"] == "stack"].set_index("target")[["MSE", "PCC", "KS"]]
                   for label, table in (("published SMOGN", fixed), ("smogn 0.1.2", package))}, axis=1)
 display(both.round(4))
-display(pd.Series(compat.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())
+with pd.option_context("display.max_colwidth", None):
+    display(pd.Series(compat.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())

@@ -110,8 +110,8 @@ def test_output_counts_equal_smogns(universe, tmp_path, target, n):
     assert len(mine) == len(reference)
     # the published algorithm: originals of rare bins + synthetic rows + drawn rows of normal bins
     p = hs.plan(df[target].to_numpy(), **ours(SETTINGS[target]))
-    expected = sum(s + int(f - 1) * s + int(s * (f - 1 - int(f - 1))) if f > 1 else int(f * s) if f < 1 else s
-                   for f, s in zip(p.factors, p.sizes, strict=True))
+    y_sorted = df[target].to_numpy()[p.order]
+    expected = p.table(y_sorted, SETTINGS[target]["k"])["rows after"].sum()
     assert len(hs.smoter(df, target, seed=1, **SETTINGS[target])) == expected
 
 
@@ -197,14 +197,15 @@ def test_default_undersampling_keeps_the_right_rows(universe):
     p = hs.plan(df[target].to_numpy(), **ours(SETTINGS[target]))
     originals = df.to_numpy().round(12)
     present = {tuple(r) for r in out.to_numpy().round(12)}
-    for i, (f, size) in enumerate(zip(p.factors, p.sizes, strict=True)):
+    for i, (f, size) in enumerate(zip(p.published_factors(SETTINGS[target]["k"]), p.sizes, strict=True)):
         rows = p.order[p.edges[i]:p.edges[i + 1]]
         kept = sum(tuple(originals[r]) in present for r in rows)
         assert kept == (size if f >= 1 else int(f * size)), (i, f, size, kept)
 
 
 def test_seed_reproduces_and_errors_are_clear(universe):
-    df = table(universe, "radius", 600)
+    df = table(universe, "radius", 2000)
+    assert hs.plan(df["radius"].to_numpy(), **ours(SETTINGS["radius"])).changes(SETTINGS["radius"]["k"])
     a = hs.smoter(df, "radius", seed=3, **SETTINGS["radius"])
     pd.testing.assert_frame_equal(a, hs.smoter(df, "radius", seed=3, **SETTINGS["radius"]))
     assert not a.equals(hs.smoter(df, "radius", seed=4, **SETTINGS["radius"]))
@@ -220,11 +221,36 @@ def test_seed_reproduces_and_errors_are_clear(universe):
         hs.smoter(df.iloc[:80], "radius", k=50, compat="smogn-0.1.2", **ours(SETTINGS["radius"]))
 
 
-def test_small_rare_bins_use_the_neighbours_they_have():
-    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    y = np.array([1.0, 2.0, 3.0])
-    syn = hs.oversample_bin(X, y, perc=3.0, k=7, pert=0.04, rng=np.random.default_rng(0))
-    assert len(syn.y) == 6 and set(syn.neighbour) <= {0, 1, 2}
-    lone = hs.oversample_bin(X[:1], y[:1], perc=4.0, k=7, pert=0.04, rng=np.random.default_rng(0))
-    np.testing.assert_array_equal(lone.X, np.repeat(X[:1], 3, axis=0))
-    np.testing.assert_array_equal(lone.y, [1.0, 1.0, 1.0])
+def test_bins_are_resampled_only_in_their_direction():
+    """Rare bins are only grown, normal bins only shrunk; a rare bin of k rows or fewer is kept."""
+    y = np.r_[np.linspace(0, 1, 5), np.linspace(1.1, 2, 300), np.linspace(2.1, 3, 40)]
+    p = hs.plan(y, rel_method="manual", rel_thres=0.5, rel_ctrl_pts_rg=[[1.0, 1, 0], [1.05, 0, 0], [2.05, 0, 0],
+                                                                         [2.06, 1, 0]])
+    assert list(p.rare) == [True, False, True] and list(p.sizes) == [5, 300, 40]
+    np.testing.assert_allclose(p.factors, 115 / p.sizes)
+    f = p.published_factors(k=7)
+    assert f[0] == 1.0 and f[1] == pytest.approx(115 / 300) and f[2] == pytest.approx(115 / 40)
+    assert list(p.table(y, 7)["rows after"]) == [5, 115, 115]
+    assert p.table(y, 7)["note"][0] == "too few rows to interpolate (kept)"
+    with pytest.raises(ValueError, match="need more than 7 rows"):
+        hs.oversample_bin(np.zeros((5, 2)), y[:5], perc=3.0, k=7, pert=0.04, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_no_input_is_filled_with_copies(case):
+    """Degenerate relevance (a one-row normal bin, tiny rare bins, ties): at most a handful of copies."""
+    rng = np.random.default_rng(case)
+    n = 3000
+    X = rng.normal(size=(n, 5))
+    y = [rng.standard_t(3, n), rng.exponential(1.0, n), np.round(rng.standard_t(3, n), 1)][case % 3]
+    if case >= 3:  # the universe's colour case: one galaxy in the study's normal region
+        y = rng.uniform(0.1, 1.2, n)
+        y[0] = -0.08
+    df = pd.DataFrame(X, columns=list("abcde")).assign(t=y)
+    pts = [[-0.296, 1, 1], [-0.05, 1, 1], [-0.1, 0, 1], [1.14, 1, 1]] if case >= 3 else None
+    settings = {"rel_method": "manual", "rel_thres": 0.8, "rel_ctrl_pts_rg": pts} if pts else {}
+    out = hs.smoter(df, "t", k=7, pert=0.04, seed=case, **settings)
+    copies = out.groupby(list(out.columns)).size()
+    assert copies.max() <= 3, (case, copies.max())
+    if case >= 3:
+        assert len(out) == n  # nothing to resample: every galaxy but one is rare

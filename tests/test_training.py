@@ -19,7 +19,13 @@ def test_smogn_settings_fall_back_honestly():
     assert note == "the study's settings"
     colours = rng.uniform(0.1, 1.2, 2000)  # no value below -0.05: every galaxy "rare" for the study
     settings, note = training.smogn_settings("color", np.r_[colours, [3.0]])
-    assert settings["rel_method"] == "auto" and "fail on these data" in note
+    assert settings["rel_method"] == "auto" and "the study's settings: redefine the relevance" in note
+    # the universe's colours: a handful of galaxies near -0.1 form the only normal bin, the rest is rare
+    near = rng.uniform(-0.1, -0.07, 4)
+    settings, note = training.smogn_settings("color", np.r_[colours, near, [3.0]])
+    assert settings["rel_method"] == "auto" and "leave nothing to resample (bins of normal 4, rare 2,001" in note
+    settings, note = training.smogn_settings("color", np.r_[colours, near, [3.0]], compat="smogn-0.1.2")
+    assert settings == training.STUDY_SETTINGS["color"]  # the package's path runs what the study ran
     settings, note = training.smogn_settings("stellar_mass", rng.uniform(9, 10, 500))
     assert settings is None and note.startswith("no augmentation")
 
