@@ -96,6 +96,18 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _populate(args: argparse.Namespace) -> int:
+    from hgtools.populate import populate
+
+    result = populate(args.models, args.halos, args.out, box_size=args.box_size, draws=args.draws, seed=args.seed,
+                      workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
+                      rows_per_partition=args.rows_per_partition, delta3_min_mass=args.delta3_min_mass)
+    resumed = result.partitions - result.computed
+    print(f"wrote {result.out} ({result.partitions} partitions{f', {resumed} from an interrupted run' if resumed else ''};"
+          f" {result.rows:,} haloes painted in {result.seconds:.1f} s, {result.rate:,.0f} haloes/s)")
+    return 0
+
+
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     from hgtools.config import DEFAULT_DATA_DIR, DEFAULT_SEED, TNG300_BOX_SIZE
     from hgtools.sources import available
@@ -169,6 +181,30 @@ def parser() -> argparse.ArgumentParser:
     p_.add_argument("--out", type=Path, required=True, help="output .parquet file (never one of the inputs)")
     p_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     p_.set_defaults(func=_predict)
+
+    from hgtools.populate import DELTA3_MIN_MASS, ROWS_PER_PARTITION
+
+    q = sub.add_parser("populate", help="paint galaxies onto a large halo catalogue, partition by partition, on Dask",
+                       description="Apply a saved model set to a halo table (parquet or CSV: a file, a folder or a "
+                                   "glob) of any size on a Dask cluster and write a parquet dataset (one file per "
+                                   "partition). Without a Delta3_h column, delta_3 is counted from the positions "
+                                   "X_h, Y_h, Z_h (needs --box-size). An interrupted run is finished by running "
+                                   "the same command again.")
+    q.add_argument("--models", type=Path, required=True, help="saved model set (one stack per target)")
+    q.add_argument("--halos", required=True, help="halo table: .parquet/.csv file, folder of them, or a glob")
+    q.add_argument("--out", type=Path, required=True, help="output folder (a parquet dataset)")
+    q.add_argument("--box-size", type=float, default=None, help="periodic box side in Mpc/h (needed for delta_3)")
+    q.add_argument("--draws", type=int, default=1, help="galaxies per halo (density models; point models: 1)")
+    q.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
+    cluster = q.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, default=None, help="local Dask worker processes (default 2)")
+    cluster.add_argument("--scheduler", default=None, help="address of a running dask-distributed scheduler")
+    q.add_argument("--rows-per-partition", type=int, default=ROWS_PER_PARTITION,
+                   help=f"rows per partition (default {ROWS_PER_PARTITION:,}; bounds memory per task)")
+    q.add_argument("--delta3-min-mass", type=float, default=DELTA3_MIN_MASS,
+                   help=f"smallest M_h [log10 Msun/h] of the objects counted in delta_3 (default {DELTA3_MIN_MASS:g})")
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
+    q.set_defaults(func=_populate)
 
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML book",
                        description="Execute every notebook of _toc.yml in order, then build "

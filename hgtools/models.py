@@ -477,34 +477,47 @@ def read_halo_table(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path} cannot be read as {path.suffix[1:]}: {err}") from None
 
 
-def predict_with_set(folder: str | os.PathLike, halos: pd.DataFrame) -> pd.DataFrame:
-    """Apply a saved set of models to a table of haloes.
+def load_set(folder: str | os.PathLike) -> list[tuple[str, str, StackedModel]]:
+    """The saved stacks of a model set: ``(target, training path, stack)`` per target, sorted by folder.
 
     ``folder`` holds one saved :class:`StackedModel` per target (sub-folders
-    written by :func:`save_model` with a card naming its ``target``).  The
-    table needs the five halo features; the result has, per target, the stack's
-    prediction (``<target>``, the galaxy property) and one column per base model
-    (:func:`hgtools.catalogue.prediction_column`, e.g. ``radius|raw|LGBM``, the
-    names training and evaluation use), plus ``ID`` when the input has it.
+    written by :func:`save_model` with a card naming its ``target``).
     """
-    from hgtools.catalogue import FEATURES, prediction_column, validate
-
-    validate(halos, columns=FEATURES)
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"model folder not found: {folder}")
     stacks = sorted(p.parent for p in folder.glob("*/card.json") if read_card(p.parent)["kind"] == "stack")
     if not stacks:
         raise FileNotFoundError(f"no saved stack (*/card.json of kind 'stack') in {folder}")
-    X = halos[list(FEATURES)].to_numpy(dtype=float)
-    out = pd.DataFrame({"ID": halos["ID"].to_numpy()}) if "ID" in halos else pd.DataFrame(index=range(len(X)))
+    out = []
     for path in stacks:
         stack, card = load_model(path)
-        target, training_path = card.get("target", path.name), card.get("path", folder.name)
-        base = stack.base_predictions(X)
-        for j, name in enumerate(stack.base_models):
-            out[prediction_column(target, training_path, name)] = base[:, j]
-        out[target] = stack.linear_.predict(base)
+        out.append((card.get("target", path.name), card.get("path", folder.name), stack))
+    return out
+
+
+def predict_with_set(folder: str | os.PathLike | list, halos: pd.DataFrame, *, base: bool = True) -> pd.DataFrame:
+    """Apply a saved set of models to a table of haloes.
+
+    ``folder`` is a model-set folder (see :func:`load_set`) or what
+    :func:`load_set` returned.  The table needs the five halo features; the
+    result has, per target, the stack's prediction (``<target>``, the galaxy
+    property) and, with ``base``, one column per base model
+    (:func:`hgtools.catalogue.prediction_column`, e.g. ``radius|raw|LGBM``, the
+    names training and evaluation use), plus ``ID`` when the input has it.
+    """
+    from hgtools.catalogue import FEATURES, prediction_column, validate
+
+    validate(halos, columns=FEATURES)
+    stacks = folder if isinstance(folder, list) else load_set(folder)
+    X = halos[list(FEATURES)].to_numpy(dtype=float)
+    out = pd.DataFrame({"ID": halos["ID"].to_numpy()}) if "ID" in halos else pd.DataFrame(index=range(len(X)))
+    for target, training_path, stack in stacks:
+        predictions = stack.base_predictions(X)
+        if base:
+            for j, name in enumerate(stack.base_models):
+                out[prediction_column(target, training_path, name)] = predictions[:, j]
+        out[target] = stack.linear_.predict(predictions)
     return out
 
 
@@ -521,5 +534,5 @@ def plain_params(model: BaseEstimator) -> dict:
 
 
 __all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "ModelFileError", "StackedModel",
-           "fit_model", "load_model", "make_model", "plain_params", "predict_with_set", "read_card", "read_halo_table",
+           "fit_model", "load_model", "load_set", "make_model", "plain_params", "predict_with_set", "read_card", "read_halo_table",
            "save_model"]

@@ -1,0 +1,565 @@
+"""Paint galaxies onto large dark-matter-only halo catalogues, partition by partition, on Dask.
+
+A halo table (parquet or CSV: one file, a folder or a glob) is read as a
+:mod:`dask.dataframe` of bounded partitions (:func:`halo_frame`); each
+partition is painted by a saved model set and written as one parquet file of a
+dataset (:func:`populate`).  Runs on a :class:`distributed.LocalCluster` by
+default or on any running dask-distributed cluster (``scheduler=``).
+
+When the table has positions but no ``Delta3_h``, the overdensity is counted
+at scale (:func:`delta3_graph`): the box is cut into slabs along x, each slab
+counts the tracers within 3 Mpc/h of its haloes with a periodic KD-tree over
+the slab and ghost zones of 3 Mpc/h on both sides, as Dask tasks; the result
+equals :func:`hgtools.overdensity.delta3` on the whole table.
+
+Nothing is half-written: parts go to a hidden ``.<out>.partial`` folder (each
+part atomically), which is renamed to ``out`` when every part is there.
+Re-running the same command after an interruption finishes only the missing
+parts; a partial folder of other settings is refused (``overwrite`` discards it).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob as globbing
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from hgtools.catalogue import FEATURES, HALO_POSITION, SCHEMA, CatalogueError, validate, write_table
+from hgtools.io import OutputExistsError, atomic_write, check_output, json_default, report
+
+#: Halo positions [comoving Mpc/h] used to count delta_3.
+POSITIONS = HALO_POSITION
+#: Default smallest mass of the objects counted in delta_3 [log10 Msun/h]: the embedded
+#: universe counts every halo down to 10^10 Msun/h (number density 0.26 (Mpc/h)^-3).
+DELTA3_MIN_MASS = 10.0
+#: Radius of the delta_3 sphere [Mpc/h].
+DELTA3_RADIUS = 3.0
+#: Rows per partition by default (bounded memory per task).
+ROWS_PER_PARTITION = 1_000_000
+FORMATS = {".parquet": "parquet", ".csv": "csv"}
+MANIFEST = "manifest.json"
+SUMMARY = "populate.json"
+
+
+class PopulateError(ValueError):
+    """Bad input or output of a populate run (the message names the file or argument)."""
+
+
+# ---------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------
+
+def input_files(halos: str | os.PathLike) -> tuple[list[Path], str]:
+    """The files of a halo input (a file, a folder of files, or a glob) and their format.
+
+    Raises
+    ------
+    PopulateError
+        If nothing matches, the format is unknown, or formats are mixed.
+    """
+    text = str(halos)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in FORMATS and not p.name.startswith("."))
+        if not files:
+            raise PopulateError(f"--halos {path}: the folder holds no .parquet or .csv file")
+    elif path.is_file():
+        files = [path]
+    elif any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in globbing.glob(text) if Path(p).is_file())
+        if not files:
+            raise PopulateError(f"--halos {text}: no file matches")
+    else:
+        raise PopulateError(f"--halos {path}: no such file or folder")
+    suffixes = {p.suffix for p in files}
+    unknown = sorted(s for s in suffixes if s not in FORMATS)
+    if unknown:
+        raise PopulateError(f"--halos {text}: unknown format {unknown[0]!r}; use .parquet or .csv")
+    if len(suffixes) > 1:
+        raise PopulateError(f"--halos {text}: mixes {', '.join(sorted(suffixes))} files; give one format")
+    return files, FORMATS[suffixes.pop()]
+
+
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as err:  # pyarrow's errors for a damaged file
+        raise PopulateError(f"{path} cannot be read as parquet: {err}") from None
+
+
+def _parquet_pieces(path: Path, rows: int) -> list[dict]:
+    meta = _parquet_file(path).metadata
+    pieces, start, n = [], 0, 0
+    for g in range(meta.num_row_groups):
+        size = meta.row_group(g).num_rows
+        if n and n + size > rows:  # gather whole row groups, up to ``rows`` (a bigger group stands alone)
+            pieces.append({"file": str(path), "row_groups": [start, g], "rows": n})
+            start, n = g, 0
+        n += size
+    if n:
+        pieces.append({"file": str(path), "row_groups": [start, meta.num_row_groups], "rows": n})
+    return pieces
+
+
+def _csv_pieces(path: Path, rows: int) -> list[dict]:
+    with open(path, "rb") as f:
+        n_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+        f.seek(max(path.stat().st_size - 1, 0))
+        if path.stat().st_size and f.read(1) != b"\n":
+            n_lines += 1  # a last line without its newline
+    n_rows = max(n_lines - 1, 0)  # the header
+    return [{"file": str(path), "skip": lo, "rows": min(rows, n_rows - lo)} for lo in range(0, n_rows, rows)]
+
+
+def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_PER_PARTITION) -> list[dict]:
+    """The partitions of the input: whole parquet row groups gathered up to ``rows_per_partition``, CSV line ranges.
+
+    Write parquet inputs with row groups of at most ``rows_per_partition`` rows
+    (e.g. ``pyarrow.parquet.write_table(..., row_group_size=...)``) to bound memory.
+    """
+    if rows_per_partition < 1:
+        raise PopulateError(f"rows per partition must be positive, got {rows_per_partition}")
+    pieces = [p for f in files for p in (_parquet_pieces if fmt == "parquet" else _csv_pieces)(f, rows_per_partition)]
+    pieces = [p for p in pieces if p["rows"] > 0]
+    if not pieces:
+        raise PopulateError(f"the halo input ({files[0]}{' ...' if len(files) > 1 else ''}) has no rows")
+    return pieces
+
+
+def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """One partition of the input, as a DataFrame (columns as in the file)."""
+    path = Path(piece["file"])
+    try:
+        if "row_groups" in piece:
+            import pyarrow.parquet as pq
+
+            lo, hi = piece["row_groups"]
+            return pq.ParquetFile(path).read_row_groups(range(lo, hi), columns=columns).to_pandas()
+        header = pd.read_csv(path, nrows=0).columns
+        return pd.read_csv(path, skiprows=range(1, 1 + piece["skip"]), nrows=piece["rows"], names=list(header),
+                           header=0, usecols=columns)
+    except (OSError, ValueError) as err:
+        raise PopulateError(f"{path} cannot be read: {err}") from None
+
+
+def input_columns(files: list[Path], fmt: str) -> list[str]:
+    """The columns of the first file (every file must have them)."""
+    columns = None
+    for path in files:
+        if fmt == "parquet":
+            names = _parquet_file(path).schema_arrow.names
+        else:
+            try:
+                names = list(pd.read_csv(path, nrows=0).columns)
+            except (OSError, ValueError) as err:
+                raise PopulateError(f"{path} cannot be read as CSV: {err}") from None
+        if columns is None:
+            columns = names
+        elif set(names) != set(columns):
+            raise PopulateError(f"{path} has columns {names}, unlike {files[0]} ({columns})")
+    return list(columns)
+
+
+def halo_frame(pieces: list[dict], columns: list[str] | None = None):
+    """The input as a lazy :class:`dask.dataframe.DataFrame`, one partition per piece."""
+    import dask.dataframe as dd
+
+    meta = read_piece({**pieces[0], **({"rows": 0} if "skip" in pieces[0] else {})}, columns).iloc[:0]
+    return dd.from_map(read_piece, pieces, columns=columns, meta=meta, enforce_metadata=False)
+
+
+# ---------------------------------------------------------------------------
+# delta_3 on slabs with ghost zones
+# ---------------------------------------------------------------------------
+
+def slab_count(box_size: float, n_rows: int, rows_per_slab: int = ROWS_PER_PARTITION,
+               radius: float = DELTA3_RADIUS) -> int:
+    """Number of slabs along x: about ``rows_per_slab`` haloes each, each slab at least 3 radii wide."""
+    most = max(int(box_size // (3 * radius)), 1)
+    return int(min(max(int(np.ceil(n_rows / rows_per_slab)), 1), most))
+
+
+def _slab_offsets(box_size: float, n_slabs: int, radius: float) -> tuple[np.ndarray, float]:
+    width = box_size / n_slabs
+    return np.arange(n_slabs) * width - radius, width
+
+
+def split_into_slabs(table: pd.DataFrame, box_size: float, n_slabs: int, min_mass: float,
+                     radius: float = DELTA3_RADIUS) -> dict:
+    """One partition cut into slabs: its haloes per slab (rows, positions) and its tracers with ghosts.
+
+    A tracer (``M_h >= min_mass``) joins every slab whose x range widened by
+    ``radius`` on both sides holds it (periodically); positions are shifted so
+    that the widened slab starts at x = 0.
+    """
+    pos = np.mod(table[list(POSITIONS)].to_numpy(dtype=float), box_size)
+    tracer = table["M_h"].to_numpy(dtype=float) >= min_mass
+    lows, width = _slab_offsets(box_size, n_slabs, radius)
+    home = np.minimum((pos[:, 0] // width).astype(np.int64), n_slabs - 1)
+    centres, tracers = [], []
+    for s, low in enumerate(lows):
+        rows = np.flatnonzero(home == s)
+        shifted = pos[rows].copy()
+        shifted[:, 0] = np.mod(shifted[:, 0] - low, box_size)
+        centres.append((rows, shifted, tracer[rows]))
+        x = np.mod(pos[tracer, 0] - low, box_size)
+        near = x < width + 2 * radius if n_slabs > 1 else np.ones(x.size, dtype=bool)
+        t = pos[tracer][near]
+        t[:, 0] = x[near]
+        tracers.append(t)
+    return {"centres": centres, "tracers": tracers, "n_tracers": int(tracer.sum())}
+
+
+def count_slab(pieces: list[dict], s: int, box_size: float, n_slabs: int,
+               radius: float = DELTA3_RADIUS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Tracers within ``radius`` of every halo of slab ``s`` (itself excluded): ``(rows, counts)`` per partition."""
+    tracers = np.concatenate([p["tracers"][s] for p in pieces])
+    width = box_size / n_slabs
+    # periodic in y and z; in x the widened slab never wraps onto itself within one radius
+    period_x = box_size if n_slabs == 1 else width + 3 * radius + 1.0
+    tree = cKDTree(tracers, boxsize=[period_x, box_size, box_size])
+    out = []
+    for p in pieces:
+        rows, centres, is_tracer = p["centres"][s]
+        counts = tree.query_ball_point(centres, r=radius, return_length=True) if rows.size else np.zeros(0, int)
+        out.append((rows, np.asarray(counts, dtype=np.int64) - is_tracer.astype(np.int64)))
+    return out
+
+
+def assemble_delta3(counts: list[tuple[np.ndarray, np.ndarray]], n_rows: int, n_tracers: int, box_size: float,
+                    radius: float = DELTA3_RADIUS) -> np.ndarray:
+    """delta_3 of one partition's haloes from the counts of every slab: count over the mean count."""
+    number = np.zeros(n_rows, dtype=np.int64)
+    for rows, c in counts:
+        number[rows] = c
+    expected = n_tracers / box_size**3 * 4.0 / 3.0 * np.pi * radius**3
+    return np.maximum(number, 0) / expected
+
+
+def delta3_graph(pieces: list[dict], box_size: float, *, min_mass: float = DELTA3_MIN_MASS,
+                 radius: float = DELTA3_RADIUS, rows_per_slab: int = ROWS_PER_PARTITION) -> list:
+    """Lazy delta_3 per partition (:mod:`dask.delayed`), counted on slabs with ghost zones.
+
+    Each partition is read and cut into slabs (one task each), each slab
+    counts its haloes' neighbours (one task each), and each partition's
+    delta_3 is assembled from the slabs' counts.
+    """
+    from dask import delayed
+
+    n_slabs = slab_count(box_size, sum(p["rows"] for p in pieces), rows_per_slab, radius)
+    columns = ["M_h", *POSITIONS]
+    parts = halo_frame(pieces, columns).to_delayed()
+    split = [delayed(split_into_slabs)(delayed(_checked)(part, p, columns, box_size), box_size, n_slabs, min_mass,
+                                       radius, dask_key_name=f"delta3-split-{i}")
+             for i, (part, p) in enumerate(zip(parts, pieces, strict=True))]
+    counted = [delayed(count_slab)(split, s, box_size, n_slabs, radius, dask_key_name=f"delta3-slab-{s}")
+               for s in range(n_slabs)]
+    n_tracers = delayed(sum)([sp["n_tracers"] for sp in split])
+    return [delayed(assemble_delta3)([counted[s][i] for s in range(n_slabs)], p["rows"], n_tracers, box_size,
+                                     radius, dask_key_name=f"delta3-{i}") for i, p in enumerate(pieces)]
+
+
+def _checked(table: pd.DataFrame, piece: dict, columns: list[str], box_size: float | None) -> pd.DataFrame:
+    _validate(table, piece, columns, box_size)
+    return table
+
+
+def _validate(table: pd.DataFrame, piece: dict, columns, box_size: float | None) -> None:
+    try:
+        validate(table, columns=tuple(columns), box_size=box_size)
+    except CatalogueError as err:
+        raise PopulateError(f"{_where(piece)}: {err}") from None
+
+
+def _where(piece: dict) -> str:
+    if "row_groups" in piece:
+        return f"{piece['file']} (row groups {piece['row_groups'][0]}-{piece['row_groups'][1] - 1})"
+    return f"{piece['file']} (rows {piece['skip'] + 1}-{piece['skip'] + piece['rows']})"
+
+
+# ---------------------------------------------------------------------------
+# painting
+# ---------------------------------------------------------------------------
+
+def model_fingerprint(models: str | os.PathLike) -> str:
+    """Digest of a model set's files (names, sizes, modification times): decides what it paints."""
+    folder = Path(models)
+    if not folder.is_dir():
+        raise PopulateError(f"--models {folder}: no such folder")
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_set(models: str, fingerprint: str) -> list:
+    """A model set loaded once per worker process (keyed by its files' fingerprint)."""
+    from hgtools.models import load_set
+
+    return load_set(models)
+
+
+def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | None = None) -> pd.DataFrame:
+    """The table with the galaxy properties the model set predicts added (one column per target)."""
+    from hgtools.models import predict_with_set
+
+    models = str(Path(models).resolve())
+    stacks = _loaded_set(models, fingerprint or model_fingerprint(models))
+    with warnings.catch_warnings():  # scikit-learn runs kNN on one thread in a Dask worker, as it should here
+        warnings.filterwarnings("ignore", message="Inside a Dask worker with daemon=True")
+        predicted = predict_with_set(stacks, table, base=False)
+    out = table.reset_index(drop=True).copy()
+    for target, _, _ in stacks:
+        out[target] = predicted[target].to_numpy()
+    return out
+
+
+def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | None, models: str, fingerprint: str,
+                folder: str, box_size: float | None, metadata: dict) -> int:
+    """Check, paint and write partition ``i`` (atomically); return its number of rows."""
+    table = table.reset_index(drop=True)
+    if delta3 is not None:
+        table["Delta3_h"] = delta3
+    _validate(table, piece, FEATURES, None)
+    if box_size is not None and all(c in table for c in POSITIONS):
+        _validate(table, piece, POSITIONS, box_size)
+    painted = paint(table, models, fingerprint=fingerprint)
+    write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
+                overwrite=True)
+    return len(painted)
+
+
+def part_name(i: int) -> str:
+    return f"part-{i:05d}.parquet"
+
+
+# ---------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PopulateResult:
+    """What a populate run did."""
+
+    out: Path
+    partitions: int
+    computed: int  # partitions painted by this run (the rest were there from an interrupted run)
+    rows: int  # haloes painted by this run
+    seconds: float
+    dashboard: str | None
+
+    @property
+    def rate(self) -> float:
+        """Haloes painted per second (this run's partitions, wall-clock)."""
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _file_identity(path: Path) -> list:
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def partial_folder(out: str | os.PathLike) -> Path:
+    """Where a run writes its parts until it is complete."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.partial")
+
+
+def _open_partial(out: Path, manifest: dict, overwrite: bool) -> Path:
+    partial = partial_folder(out)
+    if partial.exists():
+        try:
+            previous = json.loads((partial / MANIFEST).read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != manifest:
+            if not overwrite:
+                differ = sorted(k for k in manifest if previous is None or previous.get(k) != manifest[k])
+                raise OutputExistsError(f"{partial} holds an unfinished run of other settings (differing: "
+                                        f"{', '.join(differ) or 'unreadable manifest'}); pass --overwrite to "
+                                        "discard it, or re-run that command to finish it")
+            shutil.rmtree(partial)
+    if not partial.exists():
+        partial.mkdir(parents=True)
+        with atomic_write(partial / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1, default=json_default))
+    return partial
+
+
+def _client(workers: int | None, scheduler: str | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=40)
+    return Client(cluster), cluster
+
+
+def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.PathLike, *,
+             box_size: float | None = None, draws: int = 1, seed: int = 0, workers: int | None = None,
+             scheduler: str | None = None, overwrite: bool = False,
+             rows_per_partition: int = ROWS_PER_PARTITION, delta3_min_mass: float = DELTA3_MIN_MASS,
+             progress: bool = True) -> PopulateResult:
+    """Paint the galaxies of a saved model set onto a halo table; write a parquet dataset.
+
+    Parameters
+    ----------
+    models : path-like
+        A saved point-model set (one stack per target; :func:`hgtools.models.load_set`).
+    halos : path-like
+        A parquet or CSV file, a folder of them or a glob.  Columns: the five
+        halo features (``M_h`` [log10 Msun/h], ``C_h``, ``S_h``, ``z_h``,
+        ``Delta3_h``), or the first four and positions ``X_h, Y_h, Z_h``
+        [comoving Mpc/h] from which delta_3 is counted (needs ``box_size``).
+        Other columns are kept.
+    out : path-like
+        The output folder: ``part-NNNNN.parquet`` per input partition and
+        ``populate.json`` (models, input, seed, timings).
+    box_size : float, optional
+        Periodic box side [Mpc/h]; required to count delta_3, and then positions must lie in [0, box_size).
+    draws : int
+        Galaxies per halo; a point-model set paints exactly one (its conditional mean).
+    seed : int
+        Seed of every random step (recorded; point models draw nothing).
+    workers, scheduler
+        A :class:`distributed.LocalCluster` of ``workers`` processes (default 2), or the
+        address of a running dask-distributed scheduler.
+    overwrite : bool
+        Replace ``out`` (and discard an unfinished run of other settings).
+    rows_per_partition : int
+        Rows per partition (bounded memory per task).
+    delta3_min_mass : float
+        Smallest ``M_h`` [log10 Msun/h] of the objects counted in delta_3.
+
+    Raises
+    ------
+    PopulateError, OutputExistsError, FileNotFoundError
+        On bad input or output, before anything is written where possible;
+        a failed partition leaves the parts already written for a re-run.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    files, fmt = input_files(halos)
+    model_folder = Path(models)
+    fingerprint = model_fingerprint(model_folder)
+    check_output(out, overwrite=overwrite, inputs=[*files, model_folder], what="--out")
+    for f in files:
+        if out.resolve() in f.resolve().parents:
+            raise PopulateError(f"--out {out} holds the input {f}; write the result elsewhere")
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise PopulateError(f"--draws must be a positive integer, got {draws!r}")
+    if draws != 1:
+        raise PopulateError(f"--draws {draws}: {model_folder} is a point-model set, which paints one galaxy "
+                            "per halo (its conditional mean); draws need a density model")
+    columns = input_columns(files, fmt)
+    needs_delta3 = "Delta3_h" not in columns
+    required = [c for c in FEATURES if c != "Delta3_h"] + (list(POSITIONS) if needs_delta3 else [])
+    missing = [c for c in required if c not in columns]
+    if missing:
+        hint = " (Delta3_h is absent, so positions are needed to count it)" if needs_delta3 else ""
+        raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}")
+    if needs_delta3 and box_size is None:
+        raise PopulateError(f"{files[0]} has no Delta3_h: give --box-size (Mpc/h) to count it from the positions")
+    if box_size is not None and not (np.isfinite(box_size) and box_size > 0):
+        raise PopulateError(f"--box-size must be a positive number of Mpc/h, got {box_size}")
+    pieces = partition_plan(files, fmt, rows_per_partition)
+    from hgtools.catalogue import software_versions
+
+    manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint,
+                "inputs": [_file_identity(f) for f in files], "partitions": pieces, "box_size": box_size,
+                "draws": draws, "seed": seed, "delta3": {"counted": needs_delta3, "min_mass": delta3_min_mass,
+                                                         "radius": DELTA3_RADIUS} if needs_delta3 else None}
+    partial = _open_partial(out, manifest, overwrite)
+    todo = [i for i in range(len(pieces)) if not (partial / part_name(i)).exists()]
+    metadata = {"source": "populate", "models": manifest["models"], "model_fingerprint": fingerprint,
+                "seed": seed, "draws": draws, "box_size": box_size, "delta3": manifest["delta3"],
+                "units": {c: SCHEMA[c].unit for c in (*FEATURES, *POSITIONS) if c in SCHEMA}}
+    rows, dashboard = 0, None
+    if todo:
+        try:
+            rows, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
+                                   metadata, needs_delta3, delta3_min_mass, rows_per_partition, workers, scheduler,
+                                   progress)
+        except BaseException:
+            if not any(partial.glob("part-*.parquet")):  # nothing to resume from: leave nothing behind
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
+    seconds = time.perf_counter() - t0
+    summary = {**manifest, "versions": software_versions(), "parts": [part_name(i) for i in range(len(pieces))],
+               "rows": int(sum(p["rows"] for p in pieces)), "last_run": {
+                   "partitions_painted": len(todo), "rows_painted": rows, "seconds": round(seconds, 2)}}
+    with atomic_write(partial / SUMMARY) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=json_default))
+    if out.exists():  # overwrite: swap the old result aside, then remove it
+        aside = out.with_name(f".{out.name}.old")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(out, aside)
+        os.replace(partial, out)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(partial, out)
+    return PopulateResult(out, len(pieces), len(todo), rows, seconds, dashboard)
+
+
+def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_delta3, min_mass, rows_per_slab,
+         workers, scheduler, progress) -> tuple[int, str | None]:
+    """Submit the painting of the partitions ``todo`` (and delta_3 when needed) and wait for them."""
+    from dask import delayed
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    client, cluster = _client(workers, scheduler)
+    try:
+        dashboard = client.dashboard_link if cluster is None or cluster.dashboard_link else None
+        if progress and dashboard:
+            report(f"populate: Dask dashboard at {dashboard}")
+        d3 = delta3_graph(pieces, box_size, min_mass=min_mass, rows_per_slab=rows_per_slab) if needs_delta3 \
+            else [None] * len(pieces)
+        parts = halo_frame(pieces).to_delayed()
+        tasks = [delayed(_paint_part)(parts[i], pieces[i], i, d3[i], models, fingerprint, str(partial), box_size,
+                                      metadata, dask_key_name=f"paint-{i}") for i in todo]
+        futures = client.compute(tasks, retries=1)
+        t0, rows = time.perf_counter(), 0
+        bar = tqdm(total=len(todo), desc="populate", unit="partition", disable=not progress)
+        try:
+            for future in as_completed(futures):
+                rows += future.result()
+                bar.update()
+                bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} haloes/s")
+        except BaseException:
+            client.cancel(futures)
+            done = sum((partial / part_name(i)).exists() for i in range(len(pieces)))
+            if done:
+                report(f"populate: stopped; {done} of {len(pieces)} partitions are in {partial} — re-run the "
+                       "same command to finish the others")
+            raise
+        finally:
+            bar.close()
+        return rows, dashboard
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+__all__ = ["DELTA3_MIN_MASS", "DELTA3_RADIUS", "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3",
+           "count_slab", "delta3_graph", "halo_frame", "input_columns", "input_files", "model_fingerprint", "paint",
+           "part_name", "partial_folder", "partition_plan", "populate", "read_piece", "slab_count",
+           "split_into_slabs"]

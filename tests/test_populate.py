@@ -1,0 +1,205 @@
+"""hgtools populate: painting halo tables on a real dask-distributed cluster, delta_3 on slabs, resume, bad input."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hgtools import cli, models
+from hgtools import populate as pop
+from hgtools.catalogue import FEATURES
+from hgtools.overdensity import delta3
+
+distributed = pytest.importorskip("distributed")
+BOX = 128.0
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real LocalCluster: two worker processes, one thread each."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=40) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def model_set(tmp_path_factory, universe):
+    """Small stacks (ERT, kNN, LightGBM) for two targets."""
+    cat, _ = universe
+    X = cat[list(FEATURES)].to_numpy()
+    folder = tmp_path_factory.mktemp("models")
+    for target in ("stellar_mass", "radius"):
+        y = cat[target].to_numpy()
+        fitted = {"ERT": models.make_model("ERT", 0, n_estimators=10),
+                  "kNN": models.make_model("kNN", 0, n_neighbors=10),
+                  "LGBM": models.make_model("LGBM", 0, n_estimators=30)}
+        fitted = {n: models.fit_model(m, X[:8000], y[:8000], X[8000:9000], y[8000:9000]) for n, m in fitted.items()}
+        models.save_model(models.StackedModel(fitted).fit(X[8000:9000], y[8000:9000]), folder / target,
+                          {"target": target, "path": "raw"})
+    return folder
+
+
+@pytest.fixture()
+def halo_folder(tmp_path, universe):
+    """The test universe's haloes without delta_3, in three parquet files of several row groups."""
+    cat, _ = universe
+    halos = cat[["ID", "M_h", "C_h", "S_h", "z_h", "X_h", "Y_h", "Z_h"]].iloc[:6000].reset_index(drop=True)
+    folder = tmp_path / "halos"
+    folder.mkdir()
+    for k in range(3):
+        halos.iloc[k::3].to_parquet(folder / f"h{k}.parquet", row_group_size=700)
+    return folder, halos
+
+
+def _read(out) -> pd.DataFrame:
+    parts = sorted(out.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def test_slabs_with_ghost_zones_count_as_the_whole_box():
+    rng = np.random.default_rng(3)
+    box = 40.0
+    pos = rng.uniform(0, box, (4000, 3))
+    pos[:200, 0] = rng.choice([0.0, 1e-9, box - 1e-9, 10.0, 13.333, 20.0, 26.667, 30.0], 200)  # box, slab edges
+    pos[200:300] = np.mod(pos[:100] + rng.normal(0, 1.0, (100, 3)), box)  # close pairs across the edges
+    mass = rng.uniform(9.5, 12.5, len(pos))
+    table = pd.DataFrame({"M_h": mass, "X_h": pos[:, 0], "Y_h": pos[:, 1], "Z_h": pos[:, 2]})
+    tracers = mass >= 10.0
+    # a tracer does not count itself; a halo below the tracer mass is not among the tracers
+    expected = delta3(pos, pos[tracers], box, exclude_self=False) - tracers / (tracers.sum() / box**3 * 4 / 3 * np.pi * 27)
+    chunks = np.array_split(np.arange(len(pos)), 5)
+    for n_slabs in (1, 2, 3, pop.slab_count(box, len(pos), rows_per_slab=500)):
+        pieces = [pop.split_into_slabs(table.iloc[c], box, n_slabs, 10.0) for c in chunks]
+        n_tracers = sum(p["n_tracers"] for p in pieces)
+        counted = [pop.count_slab(pieces, s, box, n_slabs) for s in range(n_slabs)]
+        got = np.concatenate([pop.assemble_delta3([counted[s][i] for s in range(n_slabs)], len(c), n_tracers, box)
+                              for i, c in enumerate(chunks)])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=f"{n_slabs} slabs")
+    assert pop.slab_count(box, len(pos), rows_per_slab=500) == 4  # 8 wanted, but slabs are >= 3 radii wide
+
+
+def test_populate_on_a_cluster_equals_predict(tmp_path, cluster, model_set, halo_folder, universe):
+    folder, halos = halo_folder
+    out = tmp_path / "painted"
+    result = pop.populate(model_set, folder, out, box_size=BOX, scheduler=cluster.scheduler_address,
+                          rows_per_partition=1500, progress=False)
+    assert result.partitions == 6 and result.computed == 6 and result.rows == len(halos)
+    got = _read(out).sort_values("ID").reset_index(drop=True)
+    assert not list(tmp_path.glob(".*"))  # no partial folder left
+    # delta_3 counted on slabs (tracers: these haloes down to 10^10 Msun/h) equals the global count
+    ref = halos.sort_values("ID").reset_index(drop=True)
+    pos = ref[["X_h", "Y_h", "Z_h"]].to_numpy()
+    np.testing.assert_allclose(got["Delta3_h"], delta3(pos, pos, BOX), rtol=0, atol=1e-12)
+    # the galaxies are what `predict` gives for the same table
+    expected = models.predict_with_set(model_set, got[list(FEATURES)], base=False)
+    for target in ("stellar_mass", "radius"):
+        np.testing.assert_allclose(got[target], expected[target], rtol=0, atol=1e-9)
+    assert list(got.columns[:8]) == ["ID", "M_h", "C_h", "S_h", "z_h", "X_h", "Y_h", "Z_h"]
+    # same command, same output; the summary records models, inputs and seed
+    again = pop.populate(model_set, folder, tmp_path / "again", box_size=BOX, scheduler=cluster.scheduler_address,
+                         rows_per_partition=1500, progress=False)
+    pd.testing.assert_frame_equal(_read(again.out), _read(out))
+    import json
+
+    summary = json.loads((out / "populate.json").read_text())
+    assert summary["seed"] == 0 and summary["rows"] == len(halos) and len(summary["parts"]) == 6
+    assert summary["delta3"] == {"counted": True, "min_mass": 10.0, "radius": 3.0}
+
+
+def test_an_unreadable_file_is_refused_before_any_work(tmp_path, model_set, universe):
+    src = tmp_path / "halos.parquet"
+    universe[0][list(FEATURES)].iloc[:500].to_parquet(src)
+    data = src.read_bytes()
+    src.write_bytes(data[:-2000] + b"\0" * 2000)  # the footer is gone
+    out = tmp_path / "painted"
+    with pytest.raises(pop.PopulateError, match="cannot be read as parquet"):
+        pop.populate(model_set, src, out, progress=False)
+    assert not out.exists() and not pop.partial_folder(out).exists()
+
+
+def test_an_interrupted_run_is_finished_by_the_same_command(tmp_path, cluster, model_set, universe):
+    csv = tmp_path / "halos.csv"
+    universe[0][["ID", *FEATURES]].iloc[:5000].to_csv(csv, index=False)
+    lines = csv.read_text().splitlines()
+    fields = lines[2101].split(",")
+    fields[1] = "99." + "0" * (len(fields[1]) - 3)  # M_h of data row 2101, same width: the third partition fails
+    csv.write_text("\n".join([*lines[:2101], ",".join(fields), *lines[2102:]]) + "\n")
+    stat = csv.stat()
+    out = tmp_path / "painted"
+    run = dict(scheduler=cluster.scheduler_address, rows_per_partition=1000, progress=False)
+    with pytest.raises(pop.PopulateError, match=r"halos.csv \(rows 2001-3000\): column 'M_h' .* outside"):
+        pop.populate(model_set, csv, out, **run)
+    partial = pop.partial_folder(out)
+    done = sorted(p.name for p in partial.glob("part-*.parquet"))
+    assert not out.exists() and "part-00002.parquet" not in done
+    # the failure stands in for a crash: the file is put back as it was (same size and time), so the
+    # manifest sees the same run
+    csv.write_text("\n".join(lines) + "\n")
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    if not done:  # the failing partition ran first and the run stopped before any other finished
+        pytest.skip("no partition finished before the failure")
+    result = pop.populate(model_set, csv, out, **run)
+    assert result.partitions == 5 and result.computed == 5 - len(done) and not partial.exists()
+    whole = pop.populate(model_set, csv, tmp_path / "whole", **run)
+    pd.testing.assert_frame_equal(_read(out), _read(whole.out))
+    # a partial run of other settings is refused, and discarded with overwrite
+    pop.partial_folder(tmp_path / "other").mkdir()
+    (pop.partial_folder(tmp_path / "other") / "manifest.json").write_text("{}")
+    with pytest.raises(pop.OutputExistsError, match="unfinished run of other settings"):
+        pop.populate(model_set, csv, tmp_path / "other", **run)
+    assert pop.populate(model_set, csv, tmp_path / "other", overwrite=True, **run).computed == 5
+
+
+def test_the_command_paints_on_a_local_cluster(tmp_path, capsys, model_set, universe):
+    cat, _ = universe
+    src = tmp_path / "halos.csv"
+    cat[list(FEATURES)].iloc[:800].to_csv(src, index=False)
+    out = tmp_path / "painted"
+    assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out),
+                     "--workers", "2", "--rows-per-partition", "300"]) == 0
+    said = capsys.readouterr()
+    assert "3 partitions" in said.out and "haloes/s" in said.out and "dashboard" in said.err
+    assert len(_read(out)) == 800
+    assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out)]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, args, message", [
+    (lambda t: t.drop(columns=["C_h"]), [], "missing column(s) C_h"),
+    (lambda t: t.drop(columns=["Delta3_h"]), [], "missing column(s) X_h, Y_h, Z_h (Delta3_h is absent"),
+    (lambda t: t.drop(columns=["Delta3_h"]).assign(X_h=1.0, Y_h=1.0, Z_h=1.0), [], "give --box-size"),
+    (lambda t: t.drop(columns=["Delta3_h"]).assign(X_h=500.0, Y_h=1.0, Z_h=1.0), ["--box-size", "128"],
+     "inside the periodic box"),
+    (lambda t: t, ["--draws", "3"], "point-model set, which paints one galaxy"),
+    (lambda t: t, ["--box-size", "-1"], "--box-size must be a positive number"),
+])
+def test_bad_input_is_refused_with_nothing_written(tmp_path, capsys, model_set, universe, change, args, message):
+    cat, _ = universe
+    src = tmp_path / "halos.parquet"
+    change(cat[list(FEATURES)].iloc[:200].copy()).to_parquet(src)
+    out = tmp_path / "painted"
+    assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out),
+                     "--workers", "1", *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and not pop.partial_folder(out).exists()
+
+
+def test_inputs_are_found_and_bad_ones_named(tmp_path):
+    (tmp_path / "a.parquet").write_bytes(b"")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    assert [p.name for p in pop.input_files(tmp_path)[0]] == ["a.parquet", "b.parquet"]
+    assert pop.input_files(str(tmp_path / "a*"))[1] == "parquet"
+    (tmp_path / "c.hdf5").write_bytes(b"")
+    with pytest.raises(pop.PopulateError, match="unknown format '.hdf5'"):
+        pop.input_files(tmp_path / "c.hdf5")
+    with pytest.raises(pop.PopulateError, match="no such file or folder"):
+        pop.input_files(tmp_path / "nope.parquet")
+    (tmp_path / "d.csv").write_text("M_h\n")
+    with pytest.raises(pop.PopulateError, match="mixes"):
+        pop.input_files(str(tmp_path / "[bd].*"))
+    with pytest.raises(pop.PopulateError, match="has no rows"):
+        pop.partition_plan([tmp_path / "d.csv"], "csv")
