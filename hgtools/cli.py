@@ -101,7 +101,8 @@ def _populate(args: argparse.Namespace) -> int:
 
     result = populate(args.models, args.halos, args.out, box_size=args.box_size, draws=args.draws, seed=args.seed,
                       workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
-                      rows_per_partition=args.rows_per_partition, delta3_min_mass=args.delta3_min_mass)
+                      rows_per_partition=args.rows_per_partition, delta3_min_mass=args.delta3_min_mass,
+                      mass=args.mass)
     resumed = result.partitions - result.computed
     print(f"wrote {result.out} ({result.partitions} partitions{f', {resumed} from an interrupted run' if resumed else ''};"
           f" {result.rows:,} haloes painted in {result.seconds:.1f} s, {result.rate:,.0f} haloes/s)")
@@ -191,9 +192,11 @@ def parser() -> argparse.ArgumentParser:
                                    "X_h, Y_h, Z_h (needs --box-size). An interrupted run is finished by running "
                                    "the same command again.")
     q.add_argument("--models", type=Path, required=True, help="saved model set (one stack per target)")
-    q.add_argument("--halos", required=True, help="halo table: .parquet/.csv file, folder of them, or a glob")
+    q.add_argument("--halos", required=True,
+                   help="halo table: .parquet/.csv file, Rockstar/consistent-trees hlist (.list), a folder or a glob")
     q.add_argument("--out", type=Path, required=True, help="output folder (a parquet dataset)")
-    q.add_argument("--box-size", type=float, default=None, help="periodic box side in Mpc/h (needed for delta_3)")
+    q.add_argument("--box-size", type=float, default=None,
+                   help="periodic box side in Mpc/h (needed for delta_3; hlist: read from the header)")
     q.add_argument("--draws", type=int, default=1, help="galaxies per halo (density models; point models: 1)")
     q.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
     cluster = q.add_mutually_exclusive_group()
@@ -203,6 +206,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"rows per partition (default {ROWS_PER_PARTITION:,}; bounds memory per task)")
     q.add_argument("--delta3-min-mass", type=float, default=DELTA3_MIN_MASS,
                    help=f"smallest M_h [log10 Msun/h] of the objects counted in delta_3 (default {DELTA3_MIN_MASS:g})")
+    q.add_argument("--mass", choices=["M200c", "Mvir"], default="M200c",
+                   help="hlist input: the mass column giving M_h (Mvir is converted to M200c with colossus)")
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     q.set_defaults(func=_populate)
 

@@ -47,7 +47,7 @@ DELTA3_MIN_MASS = 10.0
 DELTA3_RADIUS = 3.0
 #: Rows per partition by default (bounded memory per task).
 ROWS_PER_PARTITION = 1_000_000
-FORMATS = {".parquet": "parquet", ".csv": "csv"}
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".list": "hlist"}
 MANIFEST = "manifest.json"
 SUMMARY = "populate.json"
 
@@ -73,7 +73,7 @@ def input_files(halos: str | os.PathLike) -> tuple[list[Path], str]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in FORMATS and not p.name.startswith("."))
         if not files:
-            raise PopulateError(f"--halos {path}: the folder holds no .parquet or .csv file")
+            raise PopulateError(f"--halos {path}: the folder holds no .parquet, .csv or hlist .list file")
     elif path.is_file():
         files = [path]
     elif any(c in text for c in "*?["):
@@ -85,7 +85,8 @@ def input_files(halos: str | os.PathLike) -> tuple[list[Path], str]:
     suffixes = {p.suffix for p in files}
     unknown = sorted(s for s in suffixes if s not in FORMATS)
     if unknown:
-        raise PopulateError(f"--halos {text}: unknown format {unknown[0]!r}; use .parquet or .csv")
+        raise PopulateError(f"--halos {text}: unknown format {unknown[0]!r}; use .parquet, .csv or "
+                            "a Rockstar/consistent-trees hlist (.list)")
     if len(suffixes) > 1:
         raise PopulateError(f"--halos {text}: mixes {', '.join(sorted(suffixes))} files; give one format")
     return files, FORMATS[suffixes.pop()]
@@ -124,7 +125,8 @@ def _csv_pieces(path: Path, rows: int) -> list[dict]:
     return [{"file": str(path), "skip": lo, "rows": min(rows, n_rows - lo)} for lo in range(0, n_rows, rows)]
 
 
-def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_PER_PARTITION) -> list[dict]:
+def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_PER_PARTITION,
+                   **hlist_options) -> list[dict]:
     """The partitions of the input: whole parquet row groups gathered up to ``rows_per_partition``, CSV line ranges.
 
     Write parquet inputs with row groups of at most ``rows_per_partition`` rows
@@ -132,7 +134,15 @@ def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_P
     """
     if rows_per_partition < 1:
         raise PopulateError(f"rows per partition must be positive, got {rows_per_partition}")
-    pieces = [p for f in files for p in (_parquet_pieces if fmt == "parquet" else _csv_pieces)(f, rows_per_partition)]
+    if fmt == "hlist":
+        from hgtools import hlist
+
+        try:
+            pieces = [{**p, **hlist_options} for f in files for p in hlist.pieces(f, rows_per_partition)]
+        except hlist.HlistError as err:
+            raise PopulateError(str(err)) from None
+    else:
+        pieces = [p for f in files for p in (_parquet_pieces if fmt == "parquet" else _csv_pieces)(f, rows_per_partition)]
     pieces = [p for p in pieces if p["rows"] > 0]
     if not pieces:
         raise PopulateError(f"the halo input ({files[0]}{' ...' if len(files) > 1 else ''}) has no rows")
@@ -140,8 +150,16 @@ def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_P
 
 
 def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
-    """One partition of the input, as a DataFrame (columns as in the file)."""
+    """One partition of the input, as a DataFrame (columns as in the file; hgtools' halo columns for an hlist)."""
     path = Path(piece["file"])
+    if piece.get("format") == "hlist":
+        from hgtools import hlist
+
+        try:
+            table = hlist.read_piece(piece, mass=piece.get("mass", "M200c"))
+        except (OSError, hlist.HlistError) as err:
+            raise PopulateError(str(err)) from None
+        return table if columns is None else table[[c for c in columns if c in table]]
     try:
         if "row_groups" in piece:
             import pyarrow.parquet as pq
@@ -155,8 +173,17 @@ def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
         raise PopulateError(f"{path} cannot be read: {err}") from None
 
 
-def input_columns(files: list[Path], fmt: str) -> list[str]:
+def input_columns(files: list[Path], fmt: str, **hlist_options) -> list[str]:
     """The columns of the first file (every file must have them)."""
+    if fmt == "hlist":
+        from hgtools import hlist
+
+        for path in files:  # every header must name the columns read
+            try:
+                hlist.read_piece({"file": str(path), "bytes": [0, 0]}, **hlist_options)
+            except (OSError, hlist.HlistError) as err:
+                raise PopulateError(str(err)) from None
+        return ["ID", *FEATURES[:4], *POSITIONS, "paint"]
     columns = None
     for path in files:
         if fmt == "parquet":
@@ -201,17 +228,19 @@ def split_into_slabs(table: pd.DataFrame, box_size: float, n_slabs: int, min_mas
                      radius: float = DELTA3_RADIUS) -> dict:
     """One partition cut into slabs: its haloes per slab (rows, positions) and its tracers with ghosts.
 
+    The haloes are the rows to paint (all, or those of a boolean ``paint`` column).
     A tracer (``M_h >= min_mass``) joins every slab whose x range widened by
     ``radius`` on both sides holds it (periodically); positions are shifted so
     that the widened slab starts at x = 0.
     """
     pos = np.mod(table[list(POSITIONS)].to_numpy(dtype=float), box_size)
     tracer = table["M_h"].to_numpy(dtype=float) >= min_mass
+    centre = table["paint"].to_numpy(dtype=bool) if "paint" in table else np.ones(len(table), dtype=bool)
     lows, width = _slab_offsets(box_size, n_slabs, radius)
     home = np.minimum((pos[:, 0] // width).astype(np.int64), n_slabs - 1)
     centres, tracers = [], []
     for s, low in enumerate(lows):
-        rows = np.flatnonzero(home == s)
+        rows = np.flatnonzero((home == s) & centre)
         shifted = pos[rows].copy()
         shifted[:, 0] = np.mod(shifted[:, 0] - low, box_size)
         centres.append((rows, shifted, tracer[rows]))
@@ -220,7 +249,7 @@ def split_into_slabs(table: pd.DataFrame, box_size: float, n_slabs: int, min_mas
         t = pos[tracer][near]
         t[:, 0] = x[near]
         tracers.append(t)
-    return {"centres": centres, "tracers": tracers, "n_tracers": int(tracer.sum())}
+    return {"centres": centres, "tracers": tracers, "n_tracers": int(tracer.sum()), "n_rows": len(table)}
 
 
 def count_slab(pieces: list[dict], s: int, box_size: float, n_slabs: int,
@@ -250,7 +279,8 @@ def assemble_delta3(counts: list[tuple[np.ndarray, np.ndarray]], n_rows: int, n_
 
 
 def delta3_graph(pieces: list[dict], box_size: float, *, min_mass: float = DELTA3_MIN_MASS,
-                 radius: float = DELTA3_RADIUS, rows_per_slab: int = ROWS_PER_PARTITION) -> list:
+                 radius: float = DELTA3_RADIUS, rows_per_slab: int = ROWS_PER_PARTITION,
+                 paint_column: bool = False) -> list:
     """Lazy delta_3 per partition (:mod:`dask.delayed`), counted on slabs with ghost zones.
 
     Each partition is read and cut into slabs (one task each), each slab
@@ -260,20 +290,23 @@ def delta3_graph(pieces: list[dict], box_size: float, *, min_mass: float = DELTA
     from dask import delayed
 
     n_slabs = slab_count(box_size, sum(p["rows"] for p in pieces), rows_per_slab, radius)
-    columns = ["M_h", *POSITIONS]
+    columns = ["M_h", *POSITIONS] + (["paint"] if paint_column else [])
     parts = halo_frame(pieces, columns).to_delayed()
-    split = [delayed(split_into_slabs)(delayed(_checked)(part, p, columns, box_size), box_size, n_slabs, min_mass,
+    split = [delayed(split_into_slabs)(delayed(_checked)(part, p, box_size), box_size, n_slabs, min_mass,
                                        radius, dask_key_name=f"delta3-split-{i}")
              for i, (part, p) in enumerate(zip(parts, pieces, strict=True))]
     counted = [delayed(count_slab)(split, s, box_size, n_slabs, radius, dask_key_name=f"delta3-slab-{s}")
                for s in range(n_slabs)]
     n_tracers = delayed(sum)([sp["n_tracers"] for sp in split])
-    return [delayed(assemble_delta3)([counted[s][i] for s in range(n_slabs)], p["rows"], n_tracers, box_size,
-                                     radius, dask_key_name=f"delta3-{i}") for i, p in enumerate(pieces)]
+    return [delayed(assemble_delta3)([counted[s][i] for s in range(n_slabs)], split[i]["n_rows"], n_tracers, box_size,
+                                     radius, dask_key_name=f"delta3-{i}") for i in range(len(pieces))]
 
 
-def _checked(table: pd.DataFrame, piece: dict, columns: list[str], box_size: float | None) -> pd.DataFrame:
-    _validate(table, piece, columns, box_size)
+def _checked(table: pd.DataFrame, piece: dict, box_size: float) -> pd.DataFrame:
+    """Positions inside the box and a mass for every object (tracers may lie below the features' range)."""
+    _validate(table, piece, POSITIONS, box_size)
+    if not np.isfinite(table["M_h"].to_numpy(dtype=float)).all():
+        raise PopulateError(f"{_where(piece)}: column 'M_h' has NaN or infinite values")
     return table
 
 
@@ -285,6 +318,8 @@ def _validate(table: pd.DataFrame, piece: dict, columns, box_size: float | None)
 
 
 def _where(piece: dict) -> str:
+    if "bytes" in piece:
+        return f"{piece['file']} (bytes {piece['bytes'][0]}-{piece['bytes'][1]})"
     if "row_groups" in piece:
         return f"{piece['file']} (row groups {piece['row_groups'][0]}-{piece['row_groups'][1] - 1})"
     return f"{piece['file']} (rows {piece['skip'] + 1}-{piece['skip'] + piece['rows']})"
@@ -321,6 +356,8 @@ def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | 
 
     models = str(Path(models).resolve())
     stacks = _loaded_set(models, fingerprint or model_fingerprint(models))
+    if not len(table):  # e.g. a partition of subhaloes only
+        return table.reset_index(drop=True).assign(**{target: np.zeros(0) for target, _, _ in stacks})
     with warnings.catch_warnings():  # scikit-learn runs kNN on one thread in a Dask worker, as it should here
         warnings.filterwarnings("ignore", message="Inside a Dask worker with daemon=True")
         predicted = predict_with_set(stacks, table, base=False)
@@ -336,9 +373,12 @@ def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | N
     table = table.reset_index(drop=True)
     if delta3 is not None:
         table["Delta3_h"] = delta3
-    _validate(table, piece, FEATURES, None)
-    if box_size is not None and all(c in table for c in POSITIONS):
-        _validate(table, piece, POSITIONS, box_size)
+    if "paint" in table:  # the other rows were delta_3 tracers only
+        table = table[table["paint"].to_numpy(dtype=bool)].drop(columns="paint").reset_index(drop=True)
+    if len(table):
+        _validate(table, piece, FEATURES, None)
+        if box_size is not None and all(c in table for c in POSITIONS):
+            _validate(table, piece, POSITIONS, box_size)
     painted = paint(table, models, fingerprint=fingerprint)
     write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
                 overwrite=True)
@@ -416,7 +456,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
              box_size: float | None = None, draws: int = 1, seed: int = 0, workers: int | None = None,
              scheduler: str | None = None, overwrite: bool = False,
              rows_per_partition: int = ROWS_PER_PARTITION, delta3_min_mass: float = DELTA3_MIN_MASS,
-             progress: bool = True) -> PopulateResult:
+             mass: str = "M200c", progress: bool = True) -> PopulateResult:
     """Paint the galaxies of a saved model set onto a halo table; write a parquet dataset.
 
     Parameters
@@ -428,7 +468,11 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         halo features (``M_h`` [log10 Msun/h], ``C_h``, ``S_h``, ``z_h``,
         ``Delta3_h``), or the first four and positions ``X_h, Y_h, Z_h``
         [comoving Mpc/h] from which delta_3 is counted (needs ``box_size``).
-        Other columns are kept.
+        An optional boolean ``paint`` column marks the rows to paint; the
+        others are only counted in delta_3.  Other columns are kept.  Or
+        Rockstar / consistent-trees ``hlist`` files (``.list``; :mod:`hgtools.hlist`):
+        host haloes painted, every halo counted in delta_3, the box read from
+        the header.
     out : path-like
         The output folder: ``part-NNNNN.parquet`` per input partition and
         ``populate.json`` (models, input, seed, timings).
@@ -447,6 +491,8 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         Rows per partition (bounded memory per task).
     delta3_min_mass : float
         Smallest ``M_h`` [log10 Msun/h] of the objects counted in delta_3.
+    mass : {"M200c", "Mvir"}
+        hlist input: the mass column giving ``M_h`` (``Mvir`` is converted to M_200c).
 
     Raises
     ------
@@ -468,7 +514,12 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     if draws != 1:
         raise PopulateError(f"--draws {draws}: {model_folder} is a point-model set, which paints one galaxy "
                             "per halo (its conditional mean); draws need a density model")
-    columns = input_columns(files, fmt)
+    hlist_options = {"mass": mass} if fmt == "hlist" else {}
+    columns = input_columns(files, fmt, **hlist_options)
+    if fmt == "hlist" and box_size is None:
+        from hgtools.hlist import read_header
+
+        box_size = read_header(files[0]).box_size
     needs_delta3 = "Delta3_h" not in columns
     required = [c for c in FEATURES if c != "Delta3_h"] + (list(POSITIONS) if needs_delta3 else [])
     missing = [c for c in required if c not in columns]
@@ -479,7 +530,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         raise PopulateError(f"{files[0]} has no Delta3_h: give --box-size (Mpc/h) to count it from the positions")
     if box_size is not None and not (np.isfinite(box_size) and box_size > 0):
         raise PopulateError(f"--box-size must be a positive number of Mpc/h, got {box_size}")
-    pieces = partition_plan(files, fmt, rows_per_partition)
+    pieces = partition_plan(files, fmt, rows_per_partition, **hlist_options)
     from hgtools.catalogue import software_versions
 
     manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint,
@@ -496,7 +547,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         try:
             rows, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
                                    metadata, needs_delta3, delta3_min_mass, rows_per_partition, workers, scheduler,
-                                   progress)
+                                   progress, "paint" in columns)
         except BaseException:
             if not any(partial.glob("part-*.parquet")):  # nothing to resume from: leave nothing behind
                 shutil.rmtree(partial, ignore_errors=True)
@@ -519,7 +570,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
 
 
 def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_delta3, min_mass, rows_per_slab,
-         workers, scheduler, progress) -> tuple[int, str | None]:
+         workers, scheduler, progress, paint_column) -> tuple[int, str | None]:
     """Submit the painting of the partitions ``todo`` (and delta_3 when needed) and wait for them."""
     from dask import delayed
     from distributed import as_completed
@@ -530,8 +581,8 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
         dashboard = client.dashboard_link if cluster is None or cluster.dashboard_link else None
         if progress and dashboard:
             report(f"populate: Dask dashboard at {dashboard}")
-        d3 = delta3_graph(pieces, box_size, min_mass=min_mass, rows_per_slab=rows_per_slab) if needs_delta3 \
-            else [None] * len(pieces)
+        d3 = delta3_graph(pieces, box_size, min_mass=min_mass, rows_per_slab=rows_per_slab,
+                          paint_column=paint_column) if needs_delta3 else [None] * len(pieces)
         parts = halo_frame(pieces).to_delayed()
         tasks = [delayed(_paint_part)(parts[i], pieces[i], i, d3[i], models, fingerprint, str(partial), box_size,
                                       metadata, dask_key_name=f"paint-{i}") for i in todo]

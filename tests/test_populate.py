@@ -203,3 +203,26 @@ def test_inputs_are_found_and_bad_ones_named(tmp_path):
         pop.input_files(str(tmp_path / "[bd].*"))
     with pytest.raises(pop.PopulateError, match="has no rows"):
         pop.partition_plan([tmp_path / "d.csv"], "csv")
+
+
+def test_an_hlist_catalogue_is_painted_host_by_host(tmp_path, cluster, model_set):
+    from test_hlist import BOX as HLIST_BOX
+    from test_hlist import write_hlist
+
+    from hgtools import hlist
+
+    path = tmp_path / "hlist_1.00000.list"
+    write_hlist(path, n_hosts=3000, n_subs=2000)
+    every = hlist.read_piece(hlist.pieces(path, 10**6)[0])
+    out = tmp_path / "painted"
+    result = pop.populate(model_set, path, out, scheduler=cluster.scheduler_address, rows_per_partition=900,
+                          progress=False)  # the box comes from the header
+    got = _read(out)
+    hosts = every[every["paint"]]
+    assert result.partitions >= 5 and len(got) == len(hosts) and "paint" not in got
+    np.testing.assert_array_equal(got["ID"], hosts["ID"])
+    pos = every[["X_h", "Y_h", "Z_h"]].to_numpy()
+    tracer = every["M_h"].to_numpy() >= pop.DELTA3_MIN_MASS  # subhaloes are counted too
+    ref = delta3(hosts[["X_h", "Y_h", "Z_h"]].to_numpy(), pos[tracer], HLIST_BOX, exclude_self=False) \
+        - 1 / (tracer.sum() / HLIST_BOX**3 * 4 / 3 * np.pi * 27)
+    np.testing.assert_allclose(got["Delta3_h"], ref, rtol=0, atol=1e-12)
