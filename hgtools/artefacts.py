@@ -126,6 +126,18 @@ ARTEFACTS: tuple[Artefact, ...] = (
              "training.train_with_galaxy_inputs", "plots.galaxy_inputs", ("models", "training"), _MOD, cached=True),
     Artefact("table-comparison", "Table 3", "This run beside the study and the oracle", "06_discussion",
              "evaluation.comparison_table", "", ("evaluation", "clustering", "reference"), _ORC, study=False),
+    Artefact("table-painting", "Table P1", "A larger universe painted by the raw LightGBM models: haloes, tracers, "
+             "galaxies and the check of delta_3", "07_painting", "painting.larger_universe", "",
+             ("painting", "populate", "overdensity", "models", *_UNIVERSE), _MOD, cached=True, study=False),
+    Artefact("fig-painting", "Fig. P1", "Power spectra of the two-bin splits in the larger universe: true and "
+             "painted galaxies", "07_painting", "painting.painted_spectra", "plots.power_spectra",
+             ("painting", "populate", "overdensity", "clustering", "models", *_UNIVERSE), _MOD, cached=True,
+             study=False),
+    Artefact("fig-delta3-threshold", "Fig. P2", "delta_3 against halo mass for tracers above three masses",
+             "07_painting", "painting.delta3_thresholds", "plots.delta3_thresholds",
+             ("painting", "overdensity", *_UNIVERSE), _CAT, cached=True, study=False),
+    Artefact("table-throughput", "Table P2", "Throughput of hgtools populate (bench/populate.py)", "07_painting",
+             "", "", ("populate",), (), study=False),
     Artefact("table-calibration", "Table A1", "The embedded universe against the TNG300 numbers it is "
              "calibrated to", "A1_embedded_universe", "diagnostics.calibration_table", "",
              ("diagnostics", "reference", *_UNIVERSE), _CAT, study=False),

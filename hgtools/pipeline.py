@@ -129,6 +129,25 @@ class Run:
         return self.models.predictions
 
     @cached_property
+    def larger_universe(self) -> pd.DataFrame:
+        """The "Painting" chapter's dark-matter-only box (:func:`hgtools.painting.larger_universe`)."""
+        from hgtools import painting
+        from hgtools.universe import config_from_metadata
+
+        t0 = time.perf_counter()
+        haloes = painting.larger_universe(config_from_metadata(self.meta), self.config.sizes.painting_box,
+                                          self.config.seed)
+        if self.verbose:
+            report(f"larger universe: {len(haloes):,} haloes in a {self.config.sizes.painting_box:g} Mpc/h box "
+                   f"({time.perf_counter() - t0:.0f} s)")
+        return haloes
+
+    @cached_property
+    def painted_universe(self) -> tuple[pd.DataFrame, dict]:
+        """The larger universe's haloes painted by the raw LightGBM models (``hgtools populate``) and a summary."""
+        return _paint(self)
+
+    @cached_property
     def oracle(self) -> pd.DataFrame | None:
         """The source's exact conditional means on the test split (None when the source has no oracle)."""
         return self.catalogue.oracle(self.predictions)
@@ -214,6 +233,68 @@ def _importances(run: Run) -> pd.DataFrame:
     return pd.concat({"features": features, "stacks": stacks}, names=["kind"]).reset_index(0)
 
 
+def _paint(run: Run) -> tuple[pd.DataFrame, dict]:
+    """The larger universe's haloes painted by the raw LightGBM models with populate, and a summary."""
+    import tempfile
+
+    import numpy as np
+
+    from hgtools import populate
+    from hgtools.catalogue import HALO_POSITION
+    from hgtools.overdensity import delta3
+
+    haloes, box = run.larger_universe, run.config.sizes.painting_box
+    run.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=run.cache_dir, prefix=".painting-") as tmp:
+        source = Path(tmp) / "haloes.parquet"
+        haloes.to_parquet(source, row_group_size=250_000)
+        result = populate.populate(run.models.folder / "models" / "raw", source, Path(tmp) / "painted",
+                                   box_size=box, delta3_min_mass=float(haloes["M_h"].min()), base_model="LGBM",
+                                   progress=run.verbose)
+        painted = pd.concat([pd.read_parquet(p) for p in sorted(result.out.glob("part-*.parquet"))],
+                            ignore_index=True)
+    direct = delta3(painted[list(HALO_POSITION)].to_numpy(), haloes[list(HALO_POSITION)].to_numpy(), box)
+    summary = {"box side [Mpc/h]": box, "haloes (delta_3 tracers, down to 10^10 Msun/h)": len(haloes),
+               "haloes painted (log M_h >= 10.5)": len(painted),
+               "max |delta_3 on slabs - direct count|": float(np.abs(painted["Delta3_h"] - direct).max()),
+               "partitions": result.partitions,
+               "populate (delta_3 and painting) [s]": round(result.seconds, 1)}
+    return painted, summary
+
+
+def _painting_table(run: Run) -> pd.DataFrame:
+    from hgtools.catalogue import LOG_STELLAR_MASS_MIN
+
+    painted, summary = run.painted_universe
+    truth = _truth(run, painted)
+    summary = {**summary, "true galaxies with log M* >= 8.75": int((truth["stellar_mass"] >= LOG_STELLAR_MASS_MIN).sum()),
+               "painted galaxies with log M* >= 8.75": int((painted["stellar_mass"] >= LOG_STELLAR_MASS_MIN).sum())}
+    return pd.DataFrame({"quantity": list(summary), "value": [str(v) for v in summary.values()]})
+
+
+def _truth(run: Run, painted: pd.DataFrame) -> pd.DataFrame:
+    from hgtools import painting
+    from hgtools.universe import config_from_metadata
+
+    return painting.true_galaxies(painted, config_from_metadata(run.meta), run.config.seed)
+
+
+def _painting_spectra(run: Run) -> pd.DataFrame:
+    from hgtools import painting
+
+    painted, _ = run.painted_universe
+    return painting.painted_spectra(painted, _truth(run, painted), run.config.sizes.painting_box,
+                                    run.config.sizes.n_mesh)
+
+
+def _delta3_thresholds(run: Run) -> pd.DataFrame:
+    from hgtools import painting
+
+    haloes = run.larger_universe
+    return painting.delta3_thresholds(haloes, run.config.sizes.painting_box,
+                                      (float(haloes["M_h"].min()), 10.5, 11.0))
+
+
 def _galaxy_inputs(run: Run) -> pd.DataFrame:
     from hgtools.training import TrainingConfig, train_with_galaxy_inputs
 
@@ -221,7 +302,9 @@ def _galaxy_inputs(run: Run) -> pd.DataFrame:
 
 
 #: How each cached artefact is computed (Figs. 7 and 8 share one table, stored as Fig. 7's).
-_COMPUTE = {"table-1": _joint_table, "fig-9": _spectra, "fig-7": _importances, "fig-10": _galaxy_inputs}
+_COMPUTE = {"table-1": _joint_table, "fig-9": _spectra, "fig-7": _importances, "fig-10": _galaxy_inputs,
+            "table-painting": _painting_table, "fig-painting": _painting_spectra,
+            "fig-delta3-threshold": _delta3_thresholds}
 
 
 def importances(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -242,6 +242,22 @@ def bias_by_mass(masses: np.ndarray, measured: np.ndarray, errors: np.ndarray,
     return label_figure(fig, metadata)
 
 
+def delta3_thresholds(table: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """delta_3 against halo mass when the objects counted start at different masses (median, 16-84 % band)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for threshold, sub in table.groupby("threshold"):
+        density = sub["tracer density"].iloc[0]
+        line, = ax.plot(sub["M_h"], sub["delta3 median"], "o-",
+                        label=rf"tracers $\log M_h \geq {threshold:.2f}$ ({density:.3f} $h^3$Mpc$^{{-3}}$)")
+        ax.fill_between(sub["M_h"], sub["delta3 p16"], sub["delta3 p84"], color=line.get_color(), alpha=0.15)
+    ax.set_xlabel(LABELS["M_h"])
+    ax.set_ylabel(r"$\delta_3$ (median, 16–84 %)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return label_figure(fig, metadata)
+
+
 def describe(catalogue: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """Mean, standard deviation and range of columns, with their units."""
     d = catalogue[list(columns)].describe().T[["mean", "std", "min", "max"]]
@@ -467,7 +483,8 @@ def stack_importances(stacks: pd.DataFrame, metadata: dict) -> plt.Figure:
 
 
 SAMPLE_STYLES = {"true": {"ls": "-", "lw": 1.6}, "raw stack": {"ls": "--", "lw": 1.3},
-                 "SMOGN stack": {"ls": ":", "lw": 1.6}, "oracle": {"ls": "-.", "lw": 0.9}}
+                 "SMOGN stack": {"ls": ":", "lw": 1.6}, "oracle": {"ls": "-.", "lw": 0.9},
+                 "painted, same haloes": {"ls": "--", "lw": 1.3}, "painted, own M* cut": {"ls": ":", "lw": 1.6}}
 BIN_COLOURS = ("tab:blue", "tab:red")
 
 

@@ -45,8 +45,9 @@ POSITIONS = HALO_POSITION
 DELTA3_MIN_MASS = 10.0
 #: Radius of the delta_3 sphere [Mpc/h].
 DELTA3_RADIUS = 3.0
-#: Rows per partition by default (bounded memory per task).
-ROWS_PER_PARTITION = 1_000_000
+#: Rows per partition by default: bounded memory per task (about 0.1 GiB of table), and enough
+#: partitions to keep every worker busy from 10^6 haloes up.
+ROWS_PER_PARTITION = 250_000
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".list": "hlist"}
 MANIFEST = "manifest.json"
 SUMMARY = "populate.json"
@@ -343,32 +344,47 @@ def model_fingerprint(models: str | os.PathLike) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded_set(models: str, fingerprint: str) -> list:
-    """A model set loaded once per worker process (keyed by its files' fingerprint)."""
-    from hgtools.models import load_set
+def _loaded_set(models: str, fingerprint: str, released_model: str, base_model: str | None = None) -> list:
+    """A model set loaded once per worker process (keyed by its files' fingerprint): ``(target, predictor)``.
 
-    return load_set(models)
+    A folder in the study's release layout (:mod:`hgtools.released`) gives its
+    ``released_model`` (e.g. ``"raw-LGBM"``); any other folder is a set of saved
+    stacks, each painting with the stack or with its ``base_model`` (e.g. ``"LGBM"``).
+    """
+    from hgtools import released
+    from hgtools.models import ModelFileError, load_set
+
+    if released.is_released(models):
+        path, model = released_model.split("-", 1)
+        return [(m.target, m) for m in released.load_released(models, model=model, path=path)]
+    stacks = load_set(models)
+    if base_model is None:
+        return [(target, stack) for target, _, stack in stacks]
+    missing = [target for target, _, stack in stacks if base_model not in stack.base_models]
+    if missing:
+        raise ModelFileError(f"{models}: the stack of {', '.join(missing)} has no base model {base_model!r}")
+    return [(target, stack.base_models[base_model]) for target, _, stack in stacks]
 
 
-def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | None = None) -> pd.DataFrame:
+def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | None = None,
+          released_model: str = "raw-LGBM", base_model: str | None = None) -> pd.DataFrame:
     """The table with the galaxy properties the model set predicts added (one column per target)."""
-    from hgtools.models import predict_with_set
-
     models = str(Path(models).resolve())
-    stacks = _loaded_set(models, fingerprint or model_fingerprint(models))
-    if not len(table):  # e.g. a partition of subhaloes only
-        return table.reset_index(drop=True).assign(**{target: np.zeros(0) for target, _, _ in stacks})
+    predictors = _loaded_set(models, fingerprint or model_fingerprint(models), released_model, base_model)
+    out = table.reset_index(drop=True).copy()
+    if not len(out):  # e.g. a partition of subhaloes only
+        return out.assign(**{target: np.zeros(0) for target, _ in predictors})
+    X = out[list(FEATURES)].to_numpy(dtype=float)
     with warnings.catch_warnings():  # scikit-learn runs kNN on one thread in a Dask worker, as it should here
         warnings.filterwarnings("ignore", message="Inside a Dask worker with daemon=True")
-        predicted = predict_with_set(stacks, table, base=False)
-    out = table.reset_index(drop=True).copy()
-    for target, _, _ in stacks:
-        out[target] = predicted[target].to_numpy()
+        for target, predictor in predictors:
+            out[target] = predictor.predict(X)
     return out
 
 
 def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | None, models: str, fingerprint: str,
-                folder: str, box_size: float | None, metadata: dict) -> int:
+                folder: str, box_size: float | None, metadata: dict, released_model: str = "raw-LGBM",
+                base_model: str | None = None) -> int:
     """Check, paint and write partition ``i`` (atomically); return its number of rows."""
     table = table.reset_index(drop=True)
     if delta3 is not None:
@@ -379,7 +395,7 @@ def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | N
         _validate(table, piece, FEATURES, None)
         if box_size is not None and all(c in table for c in POSITIONS):
             _validate(table, piece, POSITIONS, box_size)
-    painted = paint(table, models, fingerprint=fingerprint)
+    painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model)
     write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
                 overwrite=True)
     return len(painted)
@@ -408,6 +424,25 @@ class PopulateResult:
     def rate(self) -> float:
         """Haloes painted per second (this run's partitions, wall-clock)."""
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _check_models(folder: Path, released_model: str, base_model: str | None) -> str:
+    """Load the model set once here, so that a bad one fails before any work; say what it is."""
+    from hgtools import released
+    from hgtools.models import ModelFileError
+
+    if released.is_released(folder):
+        if released_model.count("-") != 1 or released_model.split("-")[0] not in released.PATHS:
+            raise PopulateError(f"--released-model must be <path>-<model> with path in {', '.join(released.PATHS)} "
+                                f"and model in {', '.join(released.MODELS)}, got {released_model!r}")
+        kind = f"the study's released {released_model} models"
+    else:
+        kind = "saved stacks" if base_model is None else f"the {base_model} models of saved stacks"
+    try:
+        _loaded_set(str(folder.resolve()), model_fingerprint(folder), released_model, base_model)
+    except (released.ReleasedModelError, ModelFileError, FileNotFoundError) as err:
+        raise PopulateError(f"--models {folder}: {err}") from None
+    return kind
 
 
 def _file_identity(path: Path) -> list:
@@ -456,13 +491,15 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
              box_size: float | None = None, draws: int = 1, seed: int = 0, workers: int | None = None,
              scheduler: str | None = None, overwrite: bool = False,
              rows_per_partition: int = ROWS_PER_PARTITION, delta3_min_mass: float = DELTA3_MIN_MASS,
-             mass: str = "M200c", progress: bool = True) -> PopulateResult:
+             mass: str = "M200c", released_model: str = "raw-LGBM", base_model: str | None = None,
+             progress: bool = True) -> PopulateResult:
     """Paint the galaxies of a saved model set onto a halo table; write a parquet dataset.
 
     Parameters
     ----------
     models : path-like
-        A saved point-model set (one stack per target; :func:`hgtools.models.load_set`).
+        A saved point-model set (one stack per target; :func:`hgtools.models.load_set`), or the
+        study's released models (``models/`` of its repository; :mod:`hgtools.released`).
     halos : path-like
         A parquet or CSV file, a folder of them or a glob.  Columns: the five
         halo features (``M_h`` [log10 Msun/h], ``C_h``, ``S_h``, ``z_h``,
@@ -493,6 +530,12 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         Smallest ``M_h`` [log10 Msun/h] of the objects counted in delta_3.
     mass : {"M200c", "Mvir"}
         hlist input: the mass column giving ``M_h`` (``Mvir`` is converted to M_200c).
+    released_model : str
+        With the study's released models: which of them, ``"<path>-<model>"`` (``raw-LGBM``,
+        ``raw-NN``, ``SMOGN-LGBM``, ``SMOGN-NN``).
+    base_model : str, optional
+        With saved stacks: paint with this base model of each stack (``ERT``, ``kNN``, ``LGBM``,
+        ``NN``) instead of the stack (LightGBM alone is about 20 times faster).
 
     Raises
     ------
@@ -505,6 +548,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     files, fmt = input_files(halos)
     model_folder = Path(models)
     fingerprint = model_fingerprint(model_folder)
+    kind = _check_models(model_folder, released_model, base_model)
     check_output(out, overwrite=overwrite, inputs=[*files, model_folder], what="--out")
     for f in files:
         if out.resolve() in f.resolve().parents:
@@ -512,7 +556,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise PopulateError(f"--draws must be a positive integer, got {draws!r}")
     if draws != 1:
-        raise PopulateError(f"--draws {draws}: {model_folder} is a point-model set, which paints one galaxy "
+        raise PopulateError(f"--draws {draws}: {model_folder} is a point-model set ({kind}), which paints one galaxy "
                             "per halo (its conditional mean); draws need a density model")
     hlist_options = {"mass": mass} if fmt == "hlist" else {}
     columns = input_columns(files, fmt, **hlist_options)
@@ -533,13 +577,14 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     pieces = partition_plan(files, fmt, rows_per_partition, **hlist_options)
     from hgtools.catalogue import software_versions
 
-    manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint,
+    manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint, "model_kind": kind,
+                "released_model": released_model, "base_model": base_model,
                 "inputs": [_file_identity(f) for f in files], "partitions": pieces, "box_size": box_size,
                 "draws": draws, "seed": seed, "delta3": {"counted": needs_delta3, "min_mass": delta3_min_mass,
                                                          "radius": DELTA3_RADIUS} if needs_delta3 else None}
     partial = _open_partial(out, manifest, overwrite)
     todo = [i for i in range(len(pieces)) if not (partial / part_name(i)).exists()]
-    metadata = {"source": "populate", "models": manifest["models"], "model_fingerprint": fingerprint,
+    metadata = {"source": "populate", "models": manifest["models"], "model_fingerprint": fingerprint, "model_kind": kind,
                 "seed": seed, "draws": draws, "box_size": box_size, "delta3": manifest["delta3"],
                 "units": {c: SCHEMA[c].unit for c in (*FEATURES, *POSITIONS) if c in SCHEMA}}
     rows, dashboard = 0, None
@@ -547,7 +592,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         try:
             rows, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
                                    metadata, needs_delta3, delta3_min_mass, rows_per_partition, workers, scheduler,
-                                   progress, "paint" in columns)
+                                   progress, "paint" in columns, released_model, base_model)
         except BaseException:
             if not any(partial.glob("part-*.parquet")):  # nothing to resume from: leave nothing behind
                 shutil.rmtree(partial, ignore_errors=True)
@@ -570,7 +615,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
 
 
 def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_delta3, min_mass, rows_per_slab,
-         workers, scheduler, progress, paint_column) -> tuple[int, str | None]:
+         workers, scheduler, progress, paint_column, released_model, base_model) -> tuple[int, str | None]:
     """Submit the painting of the partitions ``todo`` (and delta_3 when needed) and wait for them."""
     from dask import delayed
     from distributed import as_completed
@@ -585,7 +630,8 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
                           paint_column=paint_column) if needs_delta3 else [None] * len(pieces)
         parts = halo_frame(pieces).to_delayed()
         tasks = [delayed(_paint_part)(parts[i], pieces[i], i, d3[i], models, fingerprint, str(partial), box_size,
-                                      metadata, dask_key_name=f"paint-{i}") for i in todo]
+                                      metadata, released_model, base_model, dask_key_name=f"paint-{i}")
+                 for i in todo]
         futures = client.compute(tasks, retries=1)
         t0, rows = time.perf_counter(), 0
         bar = tqdm(total=len(todo), desc="populate", unit="partition", disable=not progress)

@@ -173,7 +173,7 @@ def test_the_command_paints_on_a_local_cluster(tmp_path, capsys, model_set, univ
     (lambda t: t.drop(columns=["Delta3_h"]).assign(X_h=1.0, Y_h=1.0, Z_h=1.0), [], "give --box-size"),
     (lambda t: t.drop(columns=["Delta3_h"]).assign(X_h=500.0, Y_h=1.0, Z_h=1.0), ["--box-size", "128"],
      "inside the periodic box"),
-    (lambda t: t, ["--draws", "3"], "point-model set, which paints one galaxy"),
+    (lambda t: t, ["--draws", "3"], "point-model set (saved stacks), which paints one galaxy"),
     (lambda t: t, ["--box-size", "-1"], "--box-size must be a positive number"),
 ])
 def test_bad_input_is_refused_with_nothing_written(tmp_path, capsys, model_set, universe, change, args, message):
@@ -226,3 +226,40 @@ def test_an_hlist_catalogue_is_painted_host_by_host(tmp_path, cluster, model_set
     ref = delta3(hosts[["X_h", "Y_h", "Z_h"]].to_numpy(), pos[tracer], HLIST_BOX, exclude_self=False) \
         - 1 / (tracer.sum() / HLIST_BOX**3 * 4 / 3 * np.pi * 27)
     np.testing.assert_allclose(got["Delta3_h"], ref, rtol=0, atol=1e-12)
+
+
+def test_the_studys_released_models_paint_through_populate(tmp_path, cluster, universe):
+    import lightgbm as lgb
+
+    from hgtools import released
+
+    folder = tmp_path / "models" / "radius"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((1000, 5))
+    booster = lgb.train({"objective": "regression", "verbosity": -1}, lgb.Dataset(Z, Z @ rng.normal(size=5)),
+                        num_boost_round=10)
+    booster.save_model(str(folder / "raw-LGBM.txt"))
+    (folder / "raw-stacked.sav").write_bytes(b"never opened")
+    src = tmp_path / "halos.parquet"
+    table = universe[0][list(FEATURES)].iloc[:700]
+    table.to_parquet(src)
+    out = tmp_path / "painted"
+    pop.populate(tmp_path / "models", src, out, scheduler=cluster.scheduler_address, progress=False)
+    expected = released.load_released(tmp_path / "models")[0].predict(table.to_numpy())
+    np.testing.assert_allclose(_read(out)["radius"], expected, rtol=1e-12)
+    with pytest.raises(pop.PopulateError, match="no released raw-NN model"):
+        pop.populate(tmp_path / "models", src, tmp_path / "nn", released_model="raw-NN", progress=False)
+
+
+def test_a_base_model_of_the_stacks_paints_alone(tmp_path, cluster, model_set, universe):
+    src = tmp_path / "halos.parquet"
+    table = universe[0][list(FEATURES)].iloc[:600]
+    table.to_parquet(src)
+    out = tmp_path / "painted"
+    pop.populate(model_set, src, out, base_model="LGBM", scheduler=cluster.scheduler_address, progress=False)
+    stacks = models.load_set(model_set)
+    for target, _, stack in stacks:
+        np.testing.assert_allclose(_read(out)[target], stack.base_models["LGBM"].predict(table.to_numpy()), rtol=1e-12)
+    with pytest.raises(pop.PopulateError, match="has no base model 'SVM'"):
+        pop.populate(model_set, src, tmp_path / "svm", base_model="SVM", progress=False)

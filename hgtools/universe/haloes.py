@@ -302,6 +302,20 @@ def place_haloes(log_mass_dmo: np.ndarray, bias: np.ndarray, box_size: float, mo
     return pos
 
 
+def _draw(model: HaloModel, box_size: float, rng: np.random.Generator,
+          verbose: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """log M_h [log10 Msun/h], latents (N, 3) and positions [Mpc/h] of every halo drawn; start time."""
+    t0 = time.perf_counter()
+    log_mdmo = sample_dmo_masses(model, box_size**3, rng)
+    log_m = baryonic_mass(log_mdmo, model)
+    latents = sample_latents(log_m, model, rng)
+    t1 = time.perf_counter()
+    pos = place_haloes(log_mdmo, halo_bias(log_m, latents, model), box_size, model, rng, verbose)
+    if verbose:
+        print(f"haloes: {log_m.size} drawn ({t1 - t0:.1f} s); positioned ({time.perf_counter() - t1:.1f} s)")
+    return log_m, latents, pos, t0
+
+
 def generate_halos(model: HaloModel, box_size: float, rng: np.random.Generator,
                    verbose: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
     """All haloes of the box with their features, and the delta_3 tracers.
@@ -316,25 +330,35 @@ def generate_halos(model: HaloModel, box_size: float, rng: np.random.Generator,
         satellite subhaloes are not modelled (they make the delta_3 tail far
         heavier than TNG300's).
     """
-    t0 = time.perf_counter()
-    log_mdmo = sample_dmo_masses(model, box_size**3, rng)
-    log_m = baryonic_mass(log_mdmo, model)
-    latents = sample_latents(log_m, model, rng)
-    t1 = time.perf_counter()
-    pos = place_haloes(log_mdmo, halo_bias(log_m, latents, model), box_size, model, rng, verbose)
+    log_m, latents, pos, _ = _draw(model, box_size, rng, verbose)
     t2 = time.perf_counter()
     keep = log_m >= LOG_MASS_CUT
     d3 = delta3(pos[keep], pos, box_size, radius=model.delta3_radius)
     features = secondary_features(log_m[keep], latents[keep], model)
     if verbose:
-        print(f"haloes: {log_m.size} drawn ({t1 - t0:.1f} s); positioned ({t2 - t1:.1f} s); "
-              f"delta_3 for {keep.sum()} ({time.perf_counter() - t2:.1f} s)")
+        print(f"haloes: delta_3 for {keep.sum()} ({time.perf_counter() - t2:.1f} s)")
     halos = pd.DataFrame({"M_h": log_m[keep], **features, "Delta3_h": d3,
                           "X_h": pos[keep, 0], "Y_h": pos[keep, 1], "Z_h": pos[keep, 2]})
     return halos, pos
 
 
-__all__ = ["DELTA_C", "HaloModel", "LATENTS", "LOG_MASS_CUT", "age_latent", "baryonic_mass", "expected_counts",
+def dark_matter_haloes(model: HaloModel, box_size: float, rng: np.random.Generator,
+                       verbose: bool = False) -> pd.DataFrame:
+    """The box as a dark-matter-only halo catalogue: every halo drawn, without delta_3.
+
+    The same haloes as :func:`generate_halos` with the same generator state.
+    Columns ``ID, M_h`` [log10 Msun/h], ``C_h, S_h, z_h, X_h, Y_h, Z_h``
+    [comoving Mpc/h] and ``paint`` (``M_h >= LOG_MASS_CUT``: the haloes a
+    galaxy model is meant for; the others are delta_3 tracers only).
+    """
+    log_m, latents, pos, _ = _draw(model, box_size, rng, verbose)
+    return pd.DataFrame({"ID": np.arange(log_m.size, dtype=np.int64), "M_h": log_m,
+                         **secondary_features(log_m, latents, model),
+                         "X_h": pos[:, 0], "Y_h": pos[:, 1], "Z_h": pos[:, 2], "paint": log_m >= LOG_MASS_CUT})
+
+
+__all__ = ["DELTA_C", "HaloModel", "LATENTS", "LOG_MASS_CUT", "age_latent", "baryonic_mass", "dark_matter_haloes",
+           "expected_counts",
            "formation_redshift", "generate_halos", "halo_bias", "lagrangian_radius", "latents_of",
            "mean_log_concentration", "per_mass", "place_haloes", "sample_dmo_masses", "sample_latents",
            "secondary_features"]

@@ -1,0 +1,191 @@
+"""Benchmark: hgtools populate on a LocalCluster of 2 workers, at 10^6 and 10^7 haloes (and 10^8 with --huge).
+
+The four-model stack is measured at 10^6 haloes only (about 6,000 haloes/s here: 10^7 would take half an hour).
+
+Haloes: the embedded universe (seed 0, 205 Mpc/h) as a dark-matter-only catalogue, tiled periodically
+(2x2x2, 3x3x3, ... boxes) and cut to the wanted number of haloes to paint; delta_3 given. Models, trained
+on its catalogue: "LightGBM" (one LightGBM model per property, the study's settings) and "stack" (ERT,
+kNN, LightGBM and a Keras network per property with a linear stack; the network trained for at most 30
+epochs — speed, not accuracy, is measured here). For each: the time of `populate` (reading, painting,
+writing parquet), the time of the same model set's predict on an in-memory array of the same rows
+(one process, the models' own threads), and the peak memory (VmHWM) of each worker process.
+delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
+counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
+
+Usage: python bench/populate.py [--huge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from _record import record
+
+from hgtools import models
+from hgtools import populate as pop
+from hgtools.catalogue import FEATURES, TARGETS, split
+from hgtools.overdensity import delta3
+from hgtools.training import NN_ARCHITECTURES
+from hgtools.universe import UniverseConfig, universe_catalogue
+from hgtools.universe.haloes import dark_matter_haloes
+
+BOX = 205.0
+ROW_GROUP = 250_000
+
+
+def train_sets(folder: Path) -> dict[str, Path]:
+    cat, _ = universe_catalogue(UniverseConfig(box_size=BOX, seed=0))
+    s = split(cat, 0)
+    X, Xv = cat[list(FEATURES)].to_numpy()[s.train], cat[list(FEATURES)].to_numpy()[s.validation]
+    sets = {"LightGBM": folder / "lgbm", "stack": folder / "stack"}
+    for target in TARGETS:
+        y, yv = cat[target].to_numpy()[s.train], cat[target].to_numpy()[s.validation]
+        lgbm = models.fit_model(models.make_model("LGBM", 0), X, y, Xv, yv)
+        models.save_model(models.StackedModel({"LGBM": lgbm}).fit(Xv, yv), sets["LightGBM"] / target,
+                          {"target": target, "path": "raw"})
+        base = {"ERT": models.make_model("ERT", 0, n_estimators=100, min_samples_leaf=5),
+                "kNN": models.make_model("kNN", 0, n_neighbors=30), "LGBM": models.make_model("LGBM", 0),
+                "NN": models.make_model("NN", 0, hidden=NN_ARCHITECTURES[target], epochs=30, patience=5,
+                                        batch_size=1024)}
+        fitted = {n: models.fit_model(m, X, y, Xv, yv) for n, m in base.items()}
+        models.save_model(models.StackedModel(fitted).fit(Xv, yv), sets["stack"] / target,
+                          {"target": target, "path": "raw"})
+        print(f"trained {target}", flush=True)
+    return sets
+
+
+def tiled(halos: pd.DataFrame, n_side: int) -> pd.DataFrame:
+    """Periodic replicas of a box, n_side^3 of them, in a box n_side times larger."""
+    shifts = np.array([(i, j, k) for i in range(n_side) for j in range(n_side) for k in range(n_side)]) * BOX
+    pos = halos[["X_h", "Y_h", "Z_h"]].to_numpy()
+    parts = []
+    for n, shift in enumerate(shifts):
+        part = halos.copy()
+        part[["X_h", "Y_h", "Z_h"]] = pos + shift
+        part["ID"] = halos["ID"].to_numpy() + n * len(halos)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def write(table: pd.DataFrame, path: Path) -> Path:
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path, row_group_size=ROW_GROUP)
+    return path
+
+
+def _vm_hwm() -> int:
+    """This process's peak resident memory [KiB] (VmHWM: unlike ru_maxrss, not inherited across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def peak_rss(client) -> float:
+    """Largest peak resident memory [GiB] of the workers."""
+    return max(client.run(_vm_hwm).values()) / 2**20
+
+
+def run_populate(models_dir, src, out, **kw) -> tuple[float, float, pop.PopulateResult]:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        result = pop.populate(models_dir, src, out, scheduler=cluster.scheduler_address, overwrite=True,
+                              progress=False, **kw)
+        seconds = time.perf_counter() - t0
+        return seconds, peak_rss(client), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--huge", action="store_true", help="also paint 10^8 haloes with LightGBM")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hgtools-bench-populate-"))
+    try:
+        sets = train_sets(work / "models")
+        dmo = dark_matter_haloes(UniverseConfig().halos, BOX, np.random.default_rng(0))
+        hosts = dmo[dmo["paint"]].drop(columns="paint").reset_index(drop=True)
+        hosts["Delta3_h"] = delta3(hosts[["X_h", "Y_h", "Z_h"]].to_numpy(), dmo[["X_h", "Y_h", "Z_h"]].to_numpy(), BOX)
+        rows = []
+        sizes = [10**6, 10**7] + ([10**8] if args.huge else [])
+        for n in sizes:
+            n_side = int(np.ceil((n / len(hosts)) ** (1 / 3)))
+            folder = work / f"halos-{n}"
+            folder.mkdir()
+            if n <= 10**7:
+                write(tiled(hosts, n_side).iloc[:n], folder / "halos.parquet")
+            else:  # one file per slab of replicas, never the whole table in memory
+                for b, chunk in enumerate(_blocks(hosts, n_side, n)):
+                    write(chunk, folder / f"halos-{b:03d}.parquet")
+            for name in (["LightGBM", "stack"] if n <= 10**6 else ["LightGBM"]):  # the stack: ~6k haloes/s
+                seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}")
+                row = {"haloes": n, "models": name, "workers": 2, "partitions": result.partitions,
+                       "populate [s]": round(seconds, 1), "haloes/s": round(n / seconds),
+                       "peak memory per worker [GiB]": round(rss, 2)}
+                if n <= 10**6:
+                    table = pd.read_parquet(folder)
+                    stacks = models.load_set(sets[name])
+                    t0 = time.perf_counter()
+                    models.predict_with_set(stacks, table, base=False)
+                    predict = time.perf_counter() - t0
+                    row.update({"in-memory predict [s]": round(predict, 1),
+                                "populate / predict": round(seconds / predict, 2)})
+                rows.append(row)
+                print(row, flush=True)
+                shutil.rmtree(work / f"out-{n}-{name}")
+            shutil.rmtree(folder)
+        # delta_3 at scale: the 2x2x2 tiling of every halo drawn (tracers down to 10^10 Msun/h)
+        big = tiled(dmo, 2)
+        folder = work / "dmo"
+        folder.mkdir()
+        write(big, folder / "halos.parquet")
+        seconds, rss, result = run_populate(sets["LightGBM"], folder, work / "out-dmo", box_size=2 * BOX,
+                                            delta3_min_mass=float(dmo["M_h"].min()))
+        painted = pd.concat([pd.read_parquet(p) for p in sorted((work / "out-dmo").glob("part-*.parquet"))])
+        by_id = pd.Series(hosts["Delta3_h"].to_numpy(), index=hosts["ID"].to_numpy())  # untiled, per halo
+        expected = by_id.reindex(painted["ID"].to_numpy() % len(dmo)).to_numpy()
+        diff = float(np.abs(painted["Delta3_h"].to_numpy() - expected).max())
+        given = big[big["paint"]].drop(columns="paint").reset_index(drop=True)
+        given["Delta3_h"] = by_id.reindex(given["ID"].to_numpy() % len(dmo)).to_numpy()
+        (work / "given").mkdir()
+        write(given, work / "given" / "halos.parquet")
+        seconds_given, _, _ = run_populate(sets["LightGBM"], work / "given", work / "out-given")
+        rows.append({"haloes": int(big["paint"].sum()), "models": "LightGBM + delta_3 counted", "workers": 2,
+                     "partitions": result.partitions, "populate [s]": round(seconds, 1),
+                     "haloes/s": round(big["paint"].sum() / seconds), "peak memory per worker [GiB]": round(rss, 2),
+                     "tracers": len(big), "delta_3 [s]": round(seconds - seconds_given, 1),
+                     "max |delta_3 - untiled|": diff})
+        print(rows[-1], flush=True)
+        record("populate", "hgtools populate on a LocalCluster of 2 workers (2 cores)", rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _blocks(hosts: pd.DataFrame, n_side: int, n: int):
+    """The n_side^3 replicas of ``hosts``, one slab of n_side^2 boxes at a time, up to ``n`` rows."""
+    done = 0
+    pos = hosts[["X_h", "Y_h", "Z_h"]].to_numpy()
+    for i in range(n_side):
+        parts = []
+        for m, (j, k) in enumerate((j, k) for j in range(n_side) for k in range(n_side)):
+            part = hosts.copy()
+            part[["X_h", "Y_h", "Z_h"]] = pos + np.array([i, j, k]) * BOX
+            part["ID"] = hosts["ID"].to_numpy() + (i * n_side**2 + m) * len(hosts)
+            parts.append(part)
+        chunk = pd.concat(parts, ignore_index=True).iloc[:max(n - done, 0)]
+        if len(chunk):
+            yield chunk
+        done += len(chunk)
+
+
+if __name__ == "__main__":
+    main()
