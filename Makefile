@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/smogn.py
 	$(BIN)/python bench/power_spectrum.py
+	$(BIN)/python bench/populate.py
 	$(BIN)/python bench/book.py
 
 clean:

@@ -126,7 +126,8 @@ bench = project_root() / "bench" / "results" / "populate.json"
 if bench.exists():
     result = json.loads(bench.read_text())
     display(Markdown(f"`{result['command']}` — {result['date']}, {result['machine']}"))
-    display(pd.DataFrame(result["rows"]).fillna(""))
+    table = pd.DataFrame(result["rows"]).convert_dtypes()
+    display(table.astype(object).where(table.notna(), ""))
 else:
     display(Markdown("No recorded benchmark (run `python bench/populate.py`)."))
 display(Markdown(f"Default partition size: {populate.ROWS_PER_PARTITION:,} rows; "
