@@ -36,7 +36,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from hgtools.catalogue import FEATURES, HALO_POSITION, SCHEMA, CatalogueError, validate, write_table
-from hgtools.io import OutputExistsError, atomic_write, check_output, json_default, report
+from hgtools.io import TEMP_MARK, OutputExistsError, atomic_write, check_output, json_default, report
 
 #: Halo positions [comoving Mpc/h] used to count delta_3.
 POSITIONS = HALO_POSITION
@@ -597,6 +597,11 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
             if not any(partial.glob("part-*.parquet")):  # nothing to resume from: leave nothing behind
                 shutil.rmtree(partial, ignore_errors=True)
             raise
+    missing = [part_name(i) for i in range(len(pieces)) if not (partial / part_name(i)).exists()]
+    if missing:
+        raise RuntimeError(f"{partial}: {len(missing)} partition(s) missing after the run ({missing[0]}, ...)")
+    for leftover in partial.glob(f".*{TEMP_MARK}*"):  # a part's writer killed mid-write (its task was redone)
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     seconds = time.perf_counter() - t0
     summary = {**manifest, "versions": software_versions(), "parts": [part_name(i) for i in range(len(pieces))],
                "rows": int(sum(p["rows"] for p in pieces)), "last_run": {

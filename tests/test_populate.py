@@ -263,3 +263,42 @@ def test_a_base_model_of_the_stacks_paints_alone(tmp_path, cluster, model_set, u
         np.testing.assert_allclose(_read(out)[target], stack.base_models["LGBM"].predict(table.to_numpy()), rtol=1e-12)
     with pytest.raises(pop.PopulateError, match="has no base model 'SVM'"):
         pop.populate(model_set, src, tmp_path / "svm", base_model="SVM", progress=False)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_nothing_partial_is_left(tmp_path, model_set, universe):
+    import signal
+    import threading
+    import time
+
+    src = tmp_path / "halos.parquet"
+    table = universe[0][list(FEATURES)].iloc[:24_000]
+    table.to_parquet(src, row_group_size=400)
+    out = tmp_path / "painted"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as c, distributed.Client(c) as client:
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = pop.populate(model_set, src, out, scheduler=c.scheduler_address,
+                                                 rows_per_partition=400, progress=False)
+            except Exception as err:  # reported below
+                outcome["error"] = err
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        partial = pop.partial_folder(out)
+        deadline = time.time() + 120
+        while not list(partial.glob("part-*.parquet")) and time.time() < deadline:
+            time.sleep(0.05)
+        victim = next(iter(client.run(os.getpid).values()))
+        running = partial.exists() and len(list(partial.glob("part-*.parquet"))) < 60
+        os.kill(victim, signal.SIGKILL)  # mid-run: its task is redone elsewhere
+        thread.join(300)
+    assert running, "the run ended before the worker was killed"
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert result.partitions == 60 and result.computed == 60
+    assert not list(out.glob(".*")) and not partial.exists()
+    whole = pop.populate(model_set, src, tmp_path / "whole", rows_per_partition=400, progress=False, workers=1)
+    pd.testing.assert_frame_equal(_read(out), _read(whole.out))
