@@ -126,6 +126,9 @@ ARTEFACTS: tuple[Artefact, ...] = (
              "training.train_with_galaxy_inputs", "plots.galaxy_inputs", ("models", "training"), _MOD, cached=True),
     Artefact("table-comparison", "Table 3", "This run beside the study and the oracle", "06_discussion",
              "evaluation.comparison_table", "", ("evaluation", "clustering", "reference"), _ORC, study=False),
+    Artefact("table-claims", "Table 4", "The study's claims tested on this run: evidence and verdict",
+             "06_discussion", "claims.claims_table", "", ("claims", "evaluation", "importance", "clustering",
+                                                             "reference"), _ORC, study=False),
     Artefact("table-painting", "Table P1", "A larger universe painted by the raw LightGBM models: haloes, tracers, "
              "galaxies and the check of delta_3", "07_painting", "painting.larger_universe", "",
              ("painting", "populate", "overdensity", "models", *_UNIVERSE), _MOD, cached=True, study=False),

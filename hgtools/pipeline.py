@@ -28,6 +28,10 @@ from hgtools.config import RunConfig
 from hgtools.io import report
 
 
+#: Layout of the cached artefact files (part of their key: a change recomputes them).
+ARTEFACT_FORMAT = 2
+
+
 class CatalogueMismatchError(ValueError):
     """A catalogue file exists but belongs to another source or other settings."""
 
@@ -153,28 +157,37 @@ class Run:
         return self.catalogue.oracle(self.predictions)
 
     def artefact(self, key: str) -> pd.DataFrame:
-        """A cached artefact's table: read under its key, or computed now and written atomically."""
-        from hgtools.catalogue import write_table
+        """A cached artefact's table: read under its key, or computed now and written atomically.
+
+        The table comes back as it was computed, index included (a named or
+        multi-level index is stored as columns and restored on reading).
+        """
+        from hgtools.catalogue import read_metadata, write_table
 
         artefact = artefacts.get(key)
         compute = _COMPUTE[key]
         data = self._data_identity(artefact)
         cache_key = artefacts.cache_key(artefact, self.config.identity(), data, code_root=self.code_root,
-                                        compute=compute)
+                                        compute=compute, extra={"format": ARTEFACT_FORMAT})
         path = self.cache_dir / "artefacts" / f"{key}-{cache_key}.parquet"
         if path.exists():
             if self.verbose:
                 report(f"{artefact.number or key}: reusing the cached table")
-            return pd.read_parquet(path)
+            index = read_metadata(path).get("index") or []
+            table = pd.read_parquet(path)
+            return table.set_index(index) if index else table
         t0 = time.perf_counter()
         table = compute(self)
+        index = [] if isinstance(table.index, pd.RangeIndex) else [
+            name if name is not None else f"level_{i}" for i, name in enumerate(table.index.names)]
         card = {"artefact": key, "number": artefact.number, "cache_key": cache_key, "config": self.config.to_dict(),
-                "code": list(artefact.code), "data": data,
+                "code": list(artefact.code), "data": data, "index": index,
                 "seconds": round(time.perf_counter() - t0, 2)}
-        write_table(table, path, card, overwrite=True)
+        stored = table.rename_axis(index).reset_index() if index else table
+        write_table(stored, path, card, overwrite=True)
         if self.verbose:
             report(f"{artefact.number or key}: computed in {card['seconds']:.1f} s")
-        return table
+        return table.rename_axis(index) if index else table
 
     def _data_identity(self, artefact: artefacts.Artefact) -> dict:
         data = {"catalogue": self.catalogue.identity()}

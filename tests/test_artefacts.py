@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from hgtools import artefacts, pipeline
@@ -102,6 +103,19 @@ def test_editing_a_declared_dependency_recomputes_the_artefact(stub_run, code_co
     run.artefact("table-1"), run.artefact("fig-9")
     assert len(calls) == 7
     assert first[0].equals(run.artefact("table-1"))
+
+
+def test_a_cached_table_keeps_its_index(stub_run, monkeypatch):
+    run, _ = stub_run
+    table = pd.DataFrame({"relation": ["a vs b", "c vs d"], "D": [0.1, 0.2]}).set_index("relation")
+    monkeypatch.setitem(pipeline._COMPUTE, "table-1", lambda run: table)
+    pd.testing.assert_frame_equal(run.artefact("table-1"), table)
+    pd.testing.assert_frame_equal(run.artefact("table-1"), table)  # read back from the cache
+    multi = table.set_index(pd.MultiIndex.from_tuples([("x", 1), ("y", 2)], names=["p", None]))
+    monkeypatch.setitem(pipeline._COMPUTE, "fig-9", lambda run: multi)
+    run.artefact("fig-9")
+    assert list(run.artefact("fig-9").index.names) == ["p", "level_1"]
+    assert run.artefact("fig-9").index.tolist() == [("x", 1), ("y", 2)]
 
 
 def test_the_artefact_card_says_what_made_it(stub_run):
