@@ -210,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
                    help="hlist input: the mass column giving M_h (Mvir is converted to M200c with colossus)")
     q.add_argument("--base-model", choices=["ERT", "kNN", "LGBM", "NN"], default=None,
                    help="paint with this base model of each saved stack instead of the stack "
-                        "(LGBM: about 20 times faster)")
+                        "(LGBM, compiled with lleaves, is by far the fastest)")
     q.add_argument("--released-model", default="raw-LGBM",
                    choices=[f"{p}-{m}" for p in ("raw", "SMOGN") for m in ("LGBM", "NN")],
                    help="with the study's released models (--models pointing at its models/ folder): which one "

@@ -29,8 +29,9 @@
 # training one (every halo down to $10^{10}\,h^{-1}M_\odot$, positions and the four intrinsic
 # features, no $\delta_3$); `populate` counts $\delta_3$ itself and paints the haloes above
 # $10^{10.5}\,h^{-1}M_\odot$ with the LightGBM models of this run's raw stacks (`--base-model LGBM`:
-# the study's model of choice, the one its authors released, and twenty times faster than the
-# four-model stack — see the throughput table). The universe's law gives the same haloes
+# the study's model of choice, the one its authors released, and, compiled to machine code with
+# lleaves, far faster than the four-model stack — see the throughput table). The universe's law
+# gives the same haloes
 # their true galaxies, so the clustering of the painted populations can be compared with the truth
 # in a volume the models never saw.
 

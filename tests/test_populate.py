@@ -302,3 +302,36 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_partial_is_left(tmp_pat
     assert not list(out.glob(".*")) and not partial.exists()
     whole = pop.populate(model_set, src, tmp_path / "whole", rows_per_partition=400, progress=False, workers=1)
     pd.testing.assert_frame_equal(_read(out), _read(whole.out))
+
+
+def test_lightgbm_is_compiled_with_the_same_predictions(model_set, universe):
+    X = universe[0][list(FEATURES)].to_numpy()[:5000]
+    for _, _, stack in models.load_set(model_set):
+        lgbm = stack.base_models["LGBM"]
+        fast = pop.CompiledLightGBM(lgbm.booster_, lgbm.best_iteration_)
+        np.testing.assert_allclose(fast.predict(X), lgbm.predict(X), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(pop._compile(stack).predict(X), stack.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_models_are_cached_once_per_machine(tmp_path, monkeypatch, model_set, universe):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lgbm = models.load_set(model_set)[0][2].base_models["LGBM"]
+    X = universe[0][list(FEATURES)].to_numpy()[:2000]
+    first = pop.CompiledLightGBM(lgbm.booster_, lgbm.best_iteration_)
+    (cached,) = pop.compiled_cache_dir().glob("*.o")
+    stamp = cached.stat().st_mtime_ns
+    again = pop.CompiledLightGBM(lgbm.booster_, lgbm.best_iteration_)  # loaded, not compiled
+    assert cached.stat().st_mtime_ns == stamp and not list(pop.compiled_cache_dir().glob(".*"))
+    np.testing.assert_array_equal(first.predict(X), again.predict(X))
+    pop.CompiledLightGBM(lgbm.booster_, max(lgbm.best_iteration_ - 1, 1))  # other trees: another entry
+    assert len(list(pop.compiled_cache_dir().glob("*.o"))) == 2
+
+
+def test_an_unwritable_cache_only_costs_a_compilation(tmp_path, monkeypatch, model_set, universe):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache folder cannot be created
+    lgbm = models.load_set(model_set)[0][2].base_models["LGBM"]
+    X = universe[0][list(FEATURES)].to_numpy()[:500]
+    fast = pop.CompiledLightGBM(lgbm.booster_, lgbm.best_iteration_)
+    np.testing.assert_allclose(fast.predict(X), lgbm.predict(X), rtol=1e-12, atol=1e-12)
