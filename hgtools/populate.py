@@ -617,11 +617,11 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     files, fmt = input_files(halos)
     model_folder = Path(models)
     fingerprint = model_fingerprint(model_folder)
-    kind = _check_models(model_folder, released_model, base_model)
-    check_output(out, overwrite=overwrite, inputs=[*files, model_folder], what="--out")
+    check_output(out, overwrite=overwrite, inputs=[*files, model_folder], what="--out")  # before any long work
     for f in files:
         if out.resolve() in f.resolve().parents:
             raise PopulateError(f"--out {out} holds the input {f}; write the result elsewhere")
+    kind = _check_models(model_folder, released_model, base_model)
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise PopulateError(f"--draws must be a positive integer, got {draws!r}")
     if draws != 1:
