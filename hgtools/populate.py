@@ -697,7 +697,7 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
 
     client, cluster = _client(workers, scheduler)
     try:
-        dashboard = client.dashboard_link if cluster is None or cluster.dashboard_link else None
+        dashboard = getattr(client, "dashboard_link", None)
         if progress and dashboard:
             report(f"populate: Dask dashboard at {dashboard}")
         d3 = delta3_graph(pieces, box_size, min_mass=min_mass, rows_per_slab=rows_per_slab,
