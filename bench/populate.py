@@ -64,17 +64,18 @@ def train_sets(folder: Path) -> dict[str, Path]:
     return sets
 
 
+def replica(halos: pd.DataFrame, n_side: int, index: int) -> pd.DataFrame:
+    """Replica ``index`` (of n_side^3, x slowest) of a box, shifted into a box n_side times larger; IDs kept unique."""
+    part = halos.copy()
+    part[["X_h", "Y_h", "Z_h"]] = halos[["X_h", "Y_h", "Z_h"]].to_numpy() + np.array(
+        np.unravel_index(index, (n_side,) * 3)) * BOX
+    part["ID"] = halos["ID"].to_numpy() + index * len(halos)
+    return part
+
+
 def tiled(halos: pd.DataFrame, n_side: int) -> pd.DataFrame:
     """Periodic replicas of a box, n_side^3 of them, in a box n_side times larger."""
-    shifts = np.array([(i, j, k) for i in range(n_side) for j in range(n_side) for k in range(n_side)]) * BOX
-    pos = halos[["X_h", "Y_h", "Z_h"]].to_numpy()
-    parts = []
-    for n, shift in enumerate(shifts):
-        part = halos.copy()
-        part[["X_h", "Y_h", "Z_h"]] = pos + shift
-        part["ID"] = halos["ID"].to_numpy() + n * len(halos)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([replica(halos, n_side, q) for q in range(n_side**3)], ignore_index=True)
 
 
 def write(table: pd.DataFrame, path: Path) -> Path:
@@ -188,15 +189,9 @@ def main() -> None:
 def _blocks(hosts: pd.DataFrame, n_side: int, n: int):
     """The n_side^3 replicas of ``hosts``, one slab of n_side^2 boxes at a time, up to ``n`` rows."""
     done = 0
-    pos = hosts[["X_h", "Y_h", "Z_h"]].to_numpy()
     for i in range(n_side):
-        parts = []
-        for m, (j, k) in enumerate((j, k) for j in range(n_side) for k in range(n_side)):
-            part = hosts.copy()
-            part[["X_h", "Y_h", "Z_h"]] = pos + np.array([i, j, k]) * BOX
-            part["ID"] = hosts["ID"].to_numpy() + (i * n_side**2 + m) * len(hosts)
-            parts.append(part)
-        chunk = pd.concat(parts, ignore_index=True).iloc[:max(n - done, 0)]
+        chunk = pd.concat([replica(hosts, n_side, i * n_side**2 + m) for m in range(n_side**2)],
+                          ignore_index=True).iloc[:max(n - done, 0)]
         if len(chunk):
             yield chunk
         done += len(chunk)

@@ -121,17 +121,30 @@ def _lines(path: Path, lo: int, hi: int) -> bytes:
     return data
 
 
+def columns_read(path: str | os.PathLike, mass: str = "M200c", header: Header | None = None) -> dict[str, str]:
+    """The hlist columns read from ``path`` by role, checked against its header.
+
+    Raises
+    ------
+    HlistError
+        For an unknown ``mass`` or a header without one of the columns.
+    """
+    if mass not in MASS_COLUMNS:
+        raise HlistError(f"mass definition must be one of {', '.join(MASS_COLUMNS)}, got {mass!r}")
+    header = header or read_header(path)
+    wanted = {**NEEDED, "mass": MASS_COLUMNS[mass]}
+    missing = [name for name in wanted.values() if name not in header.columns]
+    if missing:
+        raise HlistError(f"{path}: the hlist header lacks column(s) {', '.join(missing)}")
+    return wanted
+
+
 def read_piece(piece: dict, *, mass: str = "M200c", paint_min_mass: float = PAINT_MIN_MASS,
                header: Header | None = None) -> pd.DataFrame:
     """hgtools' halo columns for the lines of one byte range (see the module docstring)."""
     path = Path(piece["file"])
     header = header or read_header(path)
-    if mass not in MASS_COLUMNS:
-        raise HlistError(f"mass definition must be one of {', '.join(MASS_COLUMNS)}, got {mass!r}")
-    wanted = {**NEEDED, "mass": MASS_COLUMNS[mass]}
-    missing = [name for name in wanted.values() if name not in header.columns]
-    if missing:
-        raise HlistError(f"{path}: the hlist header lacks column(s) {', '.join(missing)}")
+    wanted = columns_read(path, mass, header)
     roles = list(wanted)
     index = [header.columns[wanted[r]] for r in roles]
     data = _lines(path, *piece["bytes"])
@@ -184,5 +197,6 @@ def mvir_to_m200c(m_vir: np.ndarray, c_vir: np.ndarray, redshift: float, cosmolo
                                                       redshift, "vir", "200c", profile="nfw")[0], dtype=float)
 
 
-__all__ = ["Header", "HlistError", "MASS_COLUMNS", "PAINT_MIN_MASS", "mvir_to_m200c", "pieces", "read_header",
+__all__ = ["Header", "HlistError", "MASS_COLUMNS", "PAINT_MIN_MASS", "columns_read", "mvir_to_m200c", "pieces",
+           "read_header",
            "read_piece"]

@@ -17,7 +17,6 @@ import pandas as pd
 
 from hgtools.catalogue import FEATURES, HALO_POSITION, LOG_STELLAR_MASS_MIN, TARGETS, apply_zero_sfr_recipe
 from hgtools.overdensity import delta3
-from hgtools.populate import DELTA3_RADIUS
 
 #: Seed offset of the larger universe (independent of the training universe of the same seed).
 SEED_STREAM = 7
@@ -93,8 +92,7 @@ def delta3_thresholds(haloes: pd.DataFrame, box_size: float, thresholds: tuple[f
     rows = []
     for threshold in thresholds:
         tracer = mass >= threshold
-        counted = delta3(pos[centres], pos[tracer], box_size, exclude_self=False)
-        counted -= tracer[centres] / (tracer.sum() / box_size**3 * 4.0 / 3.0 * np.pi * DELTA3_RADIUS**3)  # not itself
+        counted = delta3(pos[centres], pos[tracer], box_size, exclude_self=tracer[centres])
         for b in range(len(mass_edges) - 1):
             d = counted[bins == b]
             if d.size:

@@ -38,6 +38,7 @@ from scipy.spatial import cKDTree
 
 from hgtools.catalogue import FEATURES, HALO_POSITION, SCHEMA, CatalogueError, validate, write_table
 from hgtools.io import TEMP_MARK, OutputExistsError, atomic_write, check_output, json_default, report
+from hgtools.overdensity import RADIUS, mean_count
 
 #: Halo positions [comoving Mpc/h] used to count delta_3.
 POSITIONS = HALO_POSITION
@@ -45,7 +46,7 @@ POSITIONS = HALO_POSITION
 #: universe counts every halo down to 10^10 Msun/h (number density 0.26 (Mpc/h)^-3).
 DELTA3_MIN_MASS = 10.0
 #: Radius of the delta_3 sphere [Mpc/h].
-DELTA3_RADIUS = 3.0
+DELTA3_RADIUS = RADIUS
 #: Rows per partition by default: bounded memory per task (about 0.1 GiB of table), and enough
 #: partitions to keep every worker busy from 10^6 haloes up.
 ROWS_PER_PARTITION = 250_000
@@ -182,7 +183,7 @@ def input_columns(files: list[Path], fmt: str, **hlist_options) -> list[str]:
 
         for path in files:  # every header must name the columns read
             try:
-                hlist.read_piece({"file": str(path), "bytes": [0, 0]}, **hlist_options)
+                hlist.columns_read(path, **hlist_options)
             except (OSError, hlist.HlistError) as err:
                 raise PopulateError(str(err)) from None
         return ["ID", *FEATURES[:4], *POSITIONS, "paint"]
@@ -276,8 +277,7 @@ def assemble_delta3(counts: list[tuple[np.ndarray, np.ndarray]], n_rows: int, n_
     number = np.zeros(n_rows, dtype=np.int64)
     for rows, c in counts:
         number[rows] = c
-    expected = n_tracers / box_size**3 * 4.0 / 3.0 * np.pi * radius**3
-    return np.maximum(number, 0) / expected
+    return np.maximum(number, 0) / mean_count(n_tracers, box_size, radius)
 
 
 def delta3_graph(pieces: list[dict], box_size: float, *, min_mass: float = DELTA3_MIN_MASS,
