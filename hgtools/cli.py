@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -81,18 +82,49 @@ def _book(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from hgtools.catalogue import write_table
+    from hgtools.density import check_n_draws, is_density, predict_draws
     from hgtools.io import check_output
     from hgtools.models import predict_with_set, read_halo_table
 
     if args.out.suffix != ".parquet":
         raise ValueError(f"--out must be a .parquet file, got {args.out}")
+    try:
+        draws = check_n_draws(args.draws)
+    except ValueError:
+        raise ValueError(f"--draws must be a positive integer, got {args.draws}") from None
+    density = is_density(args.models)
+    if draws > 1 and not density:
+        raise ValueError(f"--draws {draws}: {args.models} holds point models (one prediction per halo); "
+                         "draws need a density model (hgtools train-density)")
     check_output(args.out, overwrite=args.overwrite, inputs=(args.halos, args.models), what="--out")
     halos = read_halo_table(args.halos)
-    predictions = predict_with_set(args.models, halos)
-    write_table(predictions, args.out, {"source": "predictions", "models": str(args.models.resolve()),
-                                        "halos": str(args.halos.resolve())},
-                overwrite=args.overwrite, inputs=(args.halos, args.models))
+    meta = {"source": "predictions", "models": str(args.models.resolve()), "halos": str(args.halos.resolve())}
+    if density:
+        predictions = predict_draws(args.models, halos, draws, args.seed)
+        meta.update(draws=draws, seed=args.seed)
+    else:
+        predictions = predict_with_set(args.models, halos)
+    write_table(predictions, args.out, meta, overwrite=args.overwrite, inputs=(args.halos, args.models))
     print(f"wrote {args.out} ({len(predictions)} rows, columns: {', '.join(predictions.columns)})")
+    return 0
+
+
+def _train_density(args: argparse.Namespace) -> int:
+    from hgtools.catalogue import read_catalogue
+    from hgtools.density import fit_on_catalogue, save_density
+    from hgtools.io import check_output
+
+    check_output(args.out, overwrite=args.overwrite, inputs=(args.catalogue,), what="--out")
+    table, meta = read_catalogue(args.catalogue)
+    params = {"epochs": args.epochs} if args.epochs is not None and args.model != "residual" else {}
+    t0 = time.perf_counter()
+    model = fit_on_catalogue(table, args.model, seed=args.seed, verbose=True, **params)
+    card = {"catalogue": str(args.catalogue.resolve()), "source": meta.get("source"), "seed": args.seed,
+            "split": "training split fitted, validation split for early stopping (hgtools.catalogue.split)"}
+    save_density(model, args.out, card, overwrite=args.overwrite)
+    score = getattr(model, "validation_log_prob_", None)
+    print(f"wrote {args.out} ({args.model} density model, trained in {time.perf_counter() - t0:.1f} s"
+          + (f"; validation mean log-density {score:.3f} nats)" if score is not None else ")"))
     return 0
 
 
@@ -177,11 +209,30 @@ def parser() -> argparse.ArgumentParser:
                         description="Predict galaxy properties for every row of a table (parquet or "
                                     "CSV) holding the five halo features M_h, C_h, S_h, z_h, Delta3_h.")
     p_.add_argument("--models", type=Path, required=True,
-                    help="folder with one saved stack per target (written by hgtools.models.save_model)")
+                    help="folder with one saved stack per target (written by hgtools.models.save_model), "
+                         "or a saved density model (hgtools train-density)")
+    p_.add_argument("--draws", type=int, default=1,
+                    help="galaxies drawn per halo from a density model (default 1; a 'draw' column when > 1)")
+    p_.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p_.add_argument("--halos", type=Path, required=True, help="input table (.parquet or .csv)")
     p_.add_argument("--out", type=Path, required=True, help="output .parquet file (never one of the inputs)")
     p_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     p_.set_defaults(func=_predict)
+
+    from hgtools.density import DENSITY_MODELS
+
+    t_ = sub.add_parser("train-density", help="fit a conditional density model of the galaxies given their haloes",
+                        description="Fit p(M*, sSFR, R, colour | halo) on a catalogue's training split (early "
+                                    "stopping on its validation split) and save it for hgtools predict --draws.")
+    t_.add_argument("--catalogue", type=Path, required=True, help="a catalogue written by hgtools catalogue")
+    t_.add_argument("--model", choices=DENSITY_MODELS, default="flow",
+                    help="flow: conditional spline flow (default); gaussian: network with a full covariance; "
+                         "residual: LightGBM mean plus a neighbour's residual")
+    t_.add_argument("--out", type=Path, required=True, help="folder to write (never the catalogue)")
+    t_.add_argument("--seed", type=int, default=0, help="seed of the split and the fit (default 0)")
+    t_.add_argument("--epochs", type=int, default=None, help="most training epochs (networks; default the model's)")
+    t_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
+    t_.set_defaults(func=_train_density)
 
     from hgtools.populate import DELTA3_MIN_MASS, ROWS_PER_PARTITION
 

@@ -283,7 +283,7 @@ CARD_LIBRARIES = ("scikit-learn", "lightgbm", "keras", "skops")
 #: What every model card holds, and what each kind adds.
 CARD_KEYS = {"stack": ("kind", "base_models", "coefficients", "intercept"),
              "lightgbm": ("kind", "params"), "keras": ("kind", "params", "target_scaling"),
-             "sklearn": ("kind",)}
+             "sklearn": ("kind",), "density": ("kind", "model", "params", "features", "targets")}
 
 
 def _load_sklearn(path: Path):
@@ -412,6 +412,10 @@ def load_model(folder: str | os.PathLike) -> tuple[BaseEstimator, dict]:
     folder = Path(folder)
     card = read_card(folder)
     kind = card["kind"]
+    if kind == "density":
+        from hgtools.density import load_density
+
+        return load_density(folder)
     try:
         if kind == "stack":
             bases = {name: load_model(folder / name)[0] for name in card["base_models"]}

@@ -1,0 +1,705 @@
+"""Conditional density models: the joint law of the four galaxy properties given the five halo features.
+
+A point model predicts E[property | halo]; these models learn the whole
+p(M*, sSFR, R, colour | halo), so that a halo gets new galaxies drawn with the
+right scatter and the right correlations between the properties.  One API,
+in the spirit of scikit-learn's estimators:
+
+- ``fit(X, Y, X_val=None, Y_val=None)``: X (n, 5) halo features in the order of
+  :data:`hgtools.catalogue.FEATURES`, Y (n, 4) galaxy properties in the order
+  of :data:`hgtools.catalogue.TARGETS`, in catalogue units; training stops
+  early on the validation set when one is given;
+- ``sample(X, n_draws=1, seed=0)`` → array (n_draws, n, 4): new galaxies;
+- ``log_prob(X, Y)`` → array (n,): log p(Y | X) in catalogue units (nats), where
+  the model has a density (:attr:`DensityModel.has_log_prob`).
+
+Three models (:data:`DENSITY_MODELS`):
+
+- :class:`FlowDensity` (``"flow"``): a conditional normalizing flow, masked
+  autoregressive with rational-quadratic spline transforms (Durkan et al.
+  2019), built from TensorFlow Probability's ``AutoregressiveNetwork`` and
+  ``RationalQuadraticSpline``;
+- :class:`GaussianDensity` (``"gaussian"``): a network giving a mean and a full
+  4 × 4 covariance (its Cholesky factor) for every halo;
+- :class:`ResidualDensity` (``"residual"``): a cheap non-parametric baseline,
+  a LightGBM mean per property plus the joint residual of one of the k
+  nearest training haloes (residuals out of fold, so they are honest).
+
+Every model works in standardised units (training means and standard
+deviations of X and Y, stored with it), is seeded and deterministic, and is
+saved in safe formats (:func:`save_density`: NumPy arrays without pickles,
+LightGBM text, a JSON card of ``kind`` ``"density"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from hgtools.catalogue import FEATURES, SCHEMA, TARGETS
+
+#: Card kind of a saved density model, and the names of the models.
+KIND = "density"
+DENSITY_MODELS = ("flow", "gaussian", "residual")
+#: Libraries whose versions a density card records.
+CARD_LIBRARIES = ("numpy", "tensorflow", "tensorflow-probability", "tf-keras", "lightgbm", "scikit-learn")
+
+
+# ---------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------
+
+def _check_x(X, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(X) == 0:
+        raise ValueError(f"{name} must have shape (n, {len(FEATURES)}) with n >= 1 (the halo features "
+                         f"{', '.join(FEATURES)}), got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return X
+
+
+def _check_y(Y, n: int, name: str = "Y") -> np.ndarray:
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2 or Y.shape[1] != len(TARGETS):
+        raise ValueError(f"{name} must have shape (n, {len(TARGETS)}) (the galaxy properties "
+                         f"{', '.join(TARGETS)}), got {Y.shape}")
+    if len(Y) != n:
+        raise ValueError(f"{name} has {len(Y)} rows but the halo features have {n}")
+    if not np.isfinite(Y).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return Y
+
+
+def check_n_draws(n_draws) -> int:
+    """``n_draws`` as an int, or a ValueError naming it."""
+    if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
+        raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}")
+    return int(n_draws)
+
+
+class DensityModel(BaseEstimator):
+    """What the three models share: standardisation, checks, sampling in chunks, the mean of draws."""
+
+    #: Whether :meth:`log_prob` is defined.
+    has_log_prob = True
+    #: The model's name in :data:`DENSITY_MODELS`.
+    name = ""
+
+    def _standardise(self, X, Y=None):
+        X = _check_x(X)
+        x = (X - self.x_mean_) / self.x_scale_
+        if Y is None:
+            return x
+        return x, (_check_y(Y, len(X)) - self.y_mean_) / self.y_scale_
+
+    def _fit_scaling(self, X, Y) -> None:
+        self.x_mean_, self.x_scale_ = X.mean(axis=0), X.std(axis=0)
+        self.y_mean_, self.y_scale_ = Y.mean(axis=0), Y.std(axis=0)
+        for what, scale in (("X", self.x_scale_), ("Y", self.y_scale_)):
+            if not (scale > 0).all():
+                raise ValueError(f"{what} has a column without spread; cannot standardise")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "y_scale_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def fit(self, X, Y, X_val=None, Y_val=None):
+        X = _check_x(X)
+        Y = _check_y(Y, len(X))
+        val = None
+        if X_val is not None:
+            X_val = _check_x(X_val, "X_val")
+            val = (X_val, _check_y(Y_val, len(X_val), "Y_val"))
+        self._fit_scaling(X, Y)
+        t0 = time.perf_counter()
+        self._fit(X, Y, val)
+        self.fit_seconds_ = time.perf_counter() - t0
+        if val is not None and self.has_log_prob:
+            self.validation_log_prob_ = float(self.log_prob(*val).mean())
+        return self
+
+    def sample(self, X, n_draws: int = 1, seed: int = 0) -> np.ndarray:
+        """New galaxies for the haloes X: an array (n_draws, n, 4) in catalogue units.
+
+        The same seed gives the same draws; draw d of a halo does not depend
+        on how many haloes are sampled with it in other calls.
+        """
+        self._check_fitted()
+        n_draws = check_n_draws(n_draws)
+        x = self._standardise(X)
+        z = self._sample_std(x, n_draws, np.random.default_rng(seed))
+        return self.y_mean_ + self.y_scale_ * z
+
+    def log_prob(self, X, Y) -> np.ndarray:
+        """log p(Y | X) [nats] in catalogue units, shape (n,)."""
+        self._check_fitted()
+        if not self.has_log_prob:
+            raise NotImplementedError(f"the {self.name} model has no density")
+        x, y = self._standardise(X, Y)
+        return self._log_prob_std(x, y) - np.log(self.y_scale_).sum()
+
+    def mean(self, X, n_draws: int = 100, seed: int = 0) -> np.ndarray:
+        """The mean of ``n_draws`` draws per halo (n, 4): the model's E[Y | X] up to sampling noise."""
+        return self.sample(X, n_draws, seed).mean(axis=0)
+
+    # subclasses implement these in standardised units
+    def _fit(self, X, Y, val) -> None:
+        raise NotImplementedError
+
+    def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_prob_std(self, x, y) -> np.ndarray:
+        raise NotImplementedError
+
+    # saving: plain arrays (no pickles) and a JSON card
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"x_mean": self.x_mean_, "x_scale": self.x_scale_, "y_mean": self.y_mean_, "y_scale": self.y_scale_}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.x_mean_, self.x_scale_ = arrays["x_mean"], arrays["x_scale"]
+        self.y_mean_, self.y_scale_ = arrays["y_mean"], arrays["y_scale"]
+
+
+# ---------------------------------------------------------------------------
+# networks trained by maximum likelihood (flow and Gaussian)
+# ---------------------------------------------------------------------------
+
+def _tensorflow():
+    """TensorFlow, TensorFlow Probability and tf-keras, quietly, with deterministic ops.
+
+    Call it outside traced functions (it touches the environment); inside
+    them, import the modules directly.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+    import tf_keras
+
+    tf.config.experimental.enable_op_determinism()
+    return tf, tfp, tf_keras
+
+
+#: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory).
+CHUNK_ROWS = 131_072
+
+
+class _NetworkDensity(DensityModel):
+    """Shared by the flow and the Gaussian network: a tf-keras network fitted by minimising -log p."""
+
+    def _weights(self) -> list:
+        raise NotImplementedError
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _loss(self, y, x):
+        """-log p(y | x) per row (TensorFlow), standardised units."""
+        raise NotImplementedError
+
+    def _fit(self, X, Y, val) -> None:
+        from tqdm.auto import tqdm
+
+        tf, _, tf_keras = _tensorflow()
+        tf_keras.utils.set_random_seed(int(self.random_state))
+        self._build()
+        x, y = self._standardise(X, Y)
+        x, y = x.astype(np.float32), y.astype(np.float32)
+        if val is not None:
+            xv, yv = (a.astype(np.float32) for a in self._standardise(*val))
+        weights = self._weights()
+        optimizer = tf_keras.optimizers.Adam(learning_rate=self.learning_rate)
+        spec = (tf.TensorSpec([None, len(TARGETS)], tf.float32), tf.TensorSpec([None, len(FEATURES)], tf.float32))
+
+        @tf.function(input_signature=spec)
+        def step(yb, xb):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(self._loss(yb, xb))
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            return loss
+
+        @tf.function(input_signature=spec)
+        def total(yb, xb):
+            return tf.reduce_sum(self._loss(yb, xb))
+
+        def mean_loss(yy, xx):
+            return sum(float(total(yy[i:i + CHUNK_ROWS], xx[i:i + CHUNK_ROWS]))
+                       for i in range(0, len(yy), CHUNK_ROWS)) / len(yy)
+
+        rng = np.random.default_rng([int(self.random_state), 0xF10])
+        best, best_weights, waited, history = np.inf, None, 0, []
+        bar = tqdm(range(int(self.epochs)), desc=f"{self.name} density", unit="epoch", disable=not self.verbose)
+        for _ in bar:
+            order = rng.permutation(len(x))
+            losses = [float(step(y[b], x[b])) for b in np.array_split(order, max(1, len(order) // self.batch_size))]
+            score = mean_loss(yv, xv) if val is not None else float(np.mean(losses))
+            history.append({"train": float(np.mean(losses)), "validation": score if val is not None else None})
+            bar.set_postfix(loss=f"{score:.4f}")
+            if score < best - 1e-4:
+                best, best_weights, waited = score, [w.numpy().copy() for w in weights], 0
+            else:
+                waited += 1
+                if val is not None and waited >= self.patience:
+                    break
+        bar.close()
+        if best_weights is None:
+            raise RuntimeError(f"training the {self.name} density model diverged (loss {score})")
+        for w, value in zip(weights, best_weights):
+            w.assign(value)
+        self.history_ = history
+        self.epochs_run_ = len(history)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**super()._arrays(), **{f"weight_{i:03d}": w.numpy() for i, w in enumerate(self._weights())}}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._set_arrays(arrays)
+        self._build()
+        weights = self._weights()
+        stored = sorted(k for k in arrays if k.startswith("weight_"))
+        if len(stored) != len(weights):
+            raise ValueError(f"{len(stored)} weight arrays stored, the network has {len(weights)}")
+        for w, key in zip(weights, stored):
+            if tuple(w.shape) != arrays[key].shape:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, the network expects {tuple(w.shape)}")
+            w.assign(arrays[key].astype(np.float32))
+
+    def _log_prob_std(self, x, y) -> np.ndarray:
+        f = self._compiled("log_prob", lambda yy, xx: -self._loss(yy, xx), (len(TARGETS), len(FEATURES)))
+        return np.concatenate([f(y[i:i + CHUNK_ROWS].astype(np.float32), x[i:i + CHUNK_ROWS].astype(np.float32)).numpy()
+                               for i in range(0, len(x), CHUNK_ROWS)]).astype(float)
+
+    def _compiled(self, name: str, fn, widths: tuple[int, ...]):
+        """A tf.function of float32 matrices with these widths, traced once per model."""
+        tf, _, _ = _tensorflow()
+        cache = self.__dict__.setdefault("_functions", {})
+        if name not in cache:
+            spec = tuple(tf.TensorSpec([None, w], tf.float32) for w in widths)
+            cache[name] = tf.function(fn, input_signature=spec)
+        return cache[name]
+
+
+class FlowDensity(_NetworkDensity):
+    """Conditional masked autoregressive flow with rational-quadratic spline transforms.
+
+    Each layer maps the four standardised properties, one after the other in
+    the order (M*, sSFR, R, colour) (reversed in every second layer), through a
+    monotonic spline whose knots a masked network (MADE) computes from the
+    halo features and the properties before it.  Outside [-bound, bound] the
+    transform is the identity.  The base law is a standard normal.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden units of the MADE network (ReLU).  Rodrigues et al. (2025) used
+        three layers of 219 units and one spline layer of 12 bins.
+    n_bins : int
+        Spline bins.
+    bound : float
+        Half-width of the spline's interval, in standard deviations.
+    n_layers : int
+        Autoregressive layers.
+    learning_rate, batch_size, epochs, patience : Adam's step, batch, the most
+        epochs and how many epochs without a better validation loss stop training.
+    random_state : int
+        Seeds the initial weights and the batch order.
+    verbose : bool
+        A progress bar over epochs.
+    """
+
+    name = "flow"
+
+    def __init__(self, hidden: tuple[int, ...] = (128, 128, 128), n_bins: int = 12, bound: float = 5.0,
+                 n_layers: int = 1, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
+                 patience: int = 10, random_state: int = 0, verbose: bool = False):
+        self.hidden = hidden
+        self.n_bins = n_bins
+        self.bound = bound
+        self.n_layers = n_layers
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build(self) -> None:
+        tf, tfp, _ = _tensorflow()
+        self._functions = {}
+        self.made_ = [tfp.bijectors.AutoregressiveNetwork(
+            params=3 * self.n_bins - 1, event_shape=[len(TARGETS)], conditional=True,
+            conditional_event_shape=[len(FEATURES)], hidden_units=list(self.hidden), activation="relu")
+            for _ in range(int(self.n_layers))]
+        for made in self.made_:  # create the weights
+            made(tf.zeros([1, len(TARGETS)]), conditional_input=tf.zeros([1, len(FEATURES)]))
+
+    def _weights(self) -> list:
+        return [w for made in self.made_ for w in made.trainable_variables]
+
+    def spline(self, params):
+        """The spline bijector of a MADE output (..., 3 n_bins - 1); widths and heights sum to 2 bound."""
+        import tensorflow as tf
+        import tensorflow_probability as tfp
+
+        nb, minimum = self.n_bins, 1e-3
+        span = 2 * self.bound - nb * minimum
+        widths = tf.nn.softmax(params[..., :nb]) * span + minimum
+        heights = tf.nn.softmax(params[..., nb:2 * nb]) * span + minimum
+        slopes = tf.nn.softplus(params[..., 2 * nb:]) + minimum
+        return tfp.bijectors.RationalQuadraticSpline(widths, heights, slopes, range_min=-self.bound)
+
+    def _order(self, layer: int) -> list[int]:
+        d = len(TARGETS)
+        return list(range(d)) if layer % 2 == 0 else list(range(d))[::-1]
+
+    def _loss(self, y, x):
+        import tensorflow as tf
+
+        u, log_det = y, 0.0
+        for layer, made in enumerate(self.made_):  # data -> base: one pass per layer
+            order = self._order(layer)
+            v = tf.gather(u, order, axis=-1)
+            bijector = self.spline(made(v, conditional_input=x))
+            log_det = log_det + tf.reduce_sum(bijector.inverse_log_det_jacobian(v, event_ndims=0), axis=-1)
+            u = tf.gather(bijector.inverse(v), np.argsort(order), axis=-1)
+        base = -0.5 * tf.reduce_sum(u**2, axis=-1) - 0.5 * len(TARGETS) * np.log(2 * np.pi)
+        return -(base + log_det)
+
+    def _forward(self, z, x):
+        """Base draws z (n, 4) → properties, standardised (TensorFlow): one MADE pass per property and layer."""
+        import tensorflow as tf
+
+        d = len(TARGETS)
+        u = z
+        for layer in reversed(range(len(self.made_))):
+            order, made = self._order(layer), self.made_[layer]
+            w = tf.gather(u, order, axis=-1)
+            columns = [tf.zeros_like(w[:, 0])] * d
+            for i in range(d):  # column i needs the columns before it only
+                params = made(tf.stack(columns, axis=-1), conditional_input=x)[:, i, :]
+                columns[i] = self.spline(params).forward(w[:, i])
+            u = tf.gather(tf.stack(columns, axis=-1), np.argsort(order), axis=-1)
+        return u
+
+    def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        f = self._compiled("forward", self._forward, (len(TARGETS), len(FEATURES)))
+        xs = x.astype(np.float32)
+        out = np.empty((n_draws, len(x), len(TARGETS)))
+        for d in range(n_draws):
+            z = rng.standard_normal((len(x), len(TARGETS))).astype(np.float32)
+            out[d] = np.concatenate([f(z[i:i + CHUNK_ROWS], xs[i:i + CHUNK_ROWS]).numpy()
+                                     for i in range(0, len(x), CHUNK_ROWS)])
+        return out
+
+
+class GaussianDensity(_NetworkDensity):
+    """A network giving, for every halo, the mean and the full covariance of a 4D normal law.
+
+    The last layer gives 4 means and the 10 entries of the lower-triangular
+    Cholesky factor of the covariance (diagonal through a softplus, so it is
+    positive), in standardised units.  Parameters as :class:`FlowDensity`.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, hidden: tuple[int, ...] = (128, 128, 128), learning_rate: float = 1e-3,
+                 batch_size: int = 512, epochs: int = 200, patience: int = 10, random_state: int = 0,
+                 verbose: bool = False):
+        self.hidden = hidden
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build(self) -> None:
+        tf, _, tf_keras = _tensorflow()
+        self._functions = {}
+        d = len(TARGETS)
+        layers = [tf_keras.layers.Dense(units, activation="relu") for units in self.hidden]
+        self.network_ = tf_keras.Sequential([tf_keras.Input(shape=(len(FEATURES),)), *layers,
+                                             tf_keras.layers.Dense(d + d * (d + 1) // 2)])
+
+    def _weights(self) -> list:
+        return list(self.network_.trainable_variables)
+
+    def _moments(self, x):
+        """Means (n, 4) and Cholesky factors (n, 4, 4) in standardised units (TensorFlow)."""
+        import tensorflow_probability as tfp
+
+        out = self.network_(x)
+        d = len(TARGETS)
+        scale = tfp.bijectors.FillScaleTriL(diag_shift=1e-4)
+        return out[:, :d], scale.forward(out[:, d:])
+
+    def _loss(self, y, x):
+        import tensorflow as tf
+
+        mean, chol = self._moments(x)
+        z = tf.linalg.triangular_solve(chol, (y - mean)[..., None], lower=True)[..., 0]
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(chol)), axis=-1)
+        return 0.5 * tf.reduce_sum(z**2, axis=-1) + log_det + 0.5 * len(TARGETS) * np.log(2 * np.pi)
+
+    def moments(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """E[Y | X] (n, 4) and Cov[Y | X] (n, 4, 4) in catalogue units."""
+        self._check_fitted()
+        mean, chol = self._moments_std(self._standardise(X))
+        cov = np.einsum("nij,nkj->nik", chol, chol)
+        return self.y_mean_ + self.y_scale_ * mean, cov * np.outer(self.y_scale_, self.y_scale_)
+
+    def _moments_std(self, x) -> tuple[np.ndarray, np.ndarray]:
+        f = self._compiled("moments", lambda xx: self._moments(xx), (len(FEATURES),))
+        parts = [f(x[i:i + CHUNK_ROWS].astype(np.float32)) for i in range(0, len(x), CHUNK_ROWS)]
+        return (np.concatenate([m.numpy() for m, _ in parts]).astype(float),
+                np.concatenate([c.numpy() for _, c in parts]).astype(float))
+
+    def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        mean, chol = self._moments_std(x)
+        z = rng.standard_normal((n_draws, len(x), len(TARGETS)))
+        return mean + np.einsum("nij,dnj->dni", chol, z)
+
+
+# ---------------------------------------------------------------------------
+# the non-parametric baseline
+# ---------------------------------------------------------------------------
+
+class ResidualDensity(DensityModel):
+    """LightGBM's prediction of each property plus the joint residual of a nearby training halo.
+
+    Fit: one :class:`hgtools.models.LightGBMRegressor` per property (the
+    study's hyper-parameters, early stopping on the validation set), and the
+    residuals Y - prediction of every training galaxy, predicted out of fold
+    (``n_folds`` folds) so that they carry the real error, not the training fit.
+    Sample: for each halo and draw, one of its ``n_neighbors`` nearest training
+    haloes (standardised features) is picked at random and its four residuals
+    are added to the prediction — the scatter and its correlations come from
+    the data, with no assumed shape.  There is no density (:meth:`log_prob`).
+    """
+
+    name = "residual"
+    has_log_prob = False
+
+    def __init__(self, n_neighbors: int = 50, n_folds: int = 5, random_state: int = 0, verbose: bool = False):
+        self.n_neighbors = n_neighbors
+        self.n_folds = n_folds
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X, Y, val) -> None:
+        from sklearn.model_selection import KFold
+
+        if self.n_neighbors < 1 or self.n_neighbors > len(X):
+            raise ValueError(f"n_neighbors must lie in [1, {len(X)}] (training haloes), got {self.n_neighbors}")
+        x, y = self._standardise(X, Y)
+        xv, yv = self._standardise(*val) if val is not None else (None, None)
+        residuals = np.empty_like(y)
+        folds = KFold(int(self.n_folds), shuffle=True, random_state=int(self.random_state)).split(x)
+        for train, held in folds:
+            residuals[held] = y[held] - self._fit_means(x[train], y[train], xv, yv, predict=x[held])
+        self.boosters_ = [m.booster_ for m in self._fit_means(x, y, xv, yv)]
+        self.train_x_, self.residuals_ = x, residuals
+        self._build_tree()
+
+    def _fit_means(self, x, y, xv, yv, predict=None):
+        from hgtools.models import LightGBMRegressor
+
+        models = [LightGBMRegressor(random_state=int(self.random_state)).fit(
+            x, y[:, j], *((xv, yv[:, j]) if xv is not None else ())) for j in range(y.shape[1])]
+        return models if predict is None else np.column_stack([m.predict(predict) for m in models])
+
+    def _build_tree(self) -> None:
+        from scipy.spatial import cKDTree
+
+        self.tree_ = cKDTree(self.train_x_)
+
+    def _means_std(self, x) -> np.ndarray:
+        return np.column_stack([b.predict(x, num_threads=1) for b in self.boosters_])
+
+    def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        _, neighbours = self.tree_.query(x, k=int(self.n_neighbors))
+        neighbours = neighbours.reshape(len(x), -1)
+        pick = rng.integers(0, neighbours.shape[1], size=(n_draws, len(x)))
+        return self._means_std(x) + self.residuals_[neighbours[np.arange(len(x)), pick]]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**super()._arrays(), "train_x": self.train_x_, "residuals": self.residuals_}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._set_arrays(arrays)
+        self.train_x_, self.residuals_ = arrays["train_x"], arrays["residuals"]
+        if self.train_x_.shape != self.residuals_.shape[:1] + (len(FEATURES),) or self.residuals_.shape[1] != len(TARGETS):
+            raise ValueError(f"train_x {self.train_x_.shape} and residuals {self.residuals_.shape} do not match")
+        self._build_tree()
+
+
+# ---------------------------------------------------------------------------
+# construction, saving and loading
+# ---------------------------------------------------------------------------
+
+_CLASSES = {"flow": FlowDensity, "gaussian": GaussianDensity, "residual": ResidualDensity}
+
+
+def make_density(name: str, random_state: int = 0, **params) -> DensityModel:
+    """A density model by name (:data:`DENSITY_MODELS`)."""
+    if name not in _CLASSES:
+        raise ValueError(f"unknown density model {name!r}; choose from {', '.join(DENSITY_MODELS)}")
+    return _CLASSES[name](random_state=random_state, **params)
+
+
+def fit_on_catalogue(table, name: str, seed: int = 0, verbose: bool = False, **params) -> DensityModel:
+    """A density model fitted on a catalogue's training split, stopping early on its validation split.
+
+    The split is the study's (:func:`hgtools.catalogue.split` with ``seed``),
+    as for the point models, so the test split is untouched.
+    """
+    from hgtools.catalogue import split, validate
+
+    validate(table, columns=(*FEATURES, *TARGETS))
+    parts = split(table, seed)
+    X, Y = table[list(FEATURES)].to_numpy(dtype=float), table[list(TARGETS)].to_numpy(dtype=float)
+    model = make_density(name, random_state=seed, verbose=verbose, **params)
+    return model.fit(X[parts.train], Y[parts.train], X[parts.validation], Y[parts.validation])
+
+
+def _units() -> dict:
+    return {c: SCHEMA[c].unit for c in (*FEATURES, *TARGETS)}
+
+
+def save_density(model: DensityModel, folder: str | os.PathLike, card: dict | None = None, *,
+                 overwrite: bool = False) -> Path:
+    """Write a fitted density model into ``folder`` atomically: ``arrays.npz``, LightGBM text, ``card.json``.
+
+    The card gets ``kind`` ``"density"``, ``model`` (its name), the features
+    and targets with their units, the hyper-parameters, the validation score
+    and the library versions, on top of ``card``.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hgtools.io import atomic_write, json_default
+    from hgtools.models import plain_params
+
+    model._check_fitted()
+    versions = {}
+    for package in CARD_LIBRARIES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    card = {**(card or {}), "kind": KIND, "model": model.name, "features": list(FEATURES), "targets": list(TARGETS),
+            "units": _units(), "params": {k: v for k, v in plain_params(model).items() if k != "verbose"},
+            "validation_mean_log_prob": getattr(model, "validation_log_prob_", None),
+            "epochs_run": getattr(model, "epochs_run_", None), "fit_seconds": getattr(model, "fit_seconds_", None),
+            "versions": versions}
+    folder = Path(folder)
+    with atomic_write(folder, folder=True, overwrite=overwrite) as tmp:
+        np.savez(tmp / "arrays.npz", **model._arrays())
+        for j, booster in enumerate(getattr(model, "boosters_", [])):
+            booster.save_model(str(tmp / f"mean-{TARGETS[j]}.txt"))
+        (tmp / "card.json").write_text(json.dumps(card, indent=1, default=json_default))
+    return folder
+
+
+def is_density(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a card of kind ``"density"`` (no other check)."""
+    path = Path(folder) / "card.json"
+    try:
+        return path.is_file() and json.loads(path.read_text()).get("kind") == KIND
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def load_density(folder: str | os.PathLike) -> tuple[DensityModel, dict]:
+    """A density model written by :func:`save_density`, with its card.
+
+    Raises
+    ------
+    hgtools.models.ModelFileError
+        Naming the file and the problem when the folder is missing, damaged or
+        not a density model (never a raw traceback from a library).
+    """
+    from hgtools.models import ModelFileError, read_card
+
+    folder = Path(folder)
+    card = read_card(folder)
+    if card["kind"] != KIND or card.get("model") not in _CLASSES:
+        raise ModelFileError(f"{folder / 'card.json'}: not a density model (kind {card['kind']!r}, "
+                             f"model {card.get('model')!r})")
+    if card.get("features") != list(FEATURES) or card.get("targets") != list(TARGETS):
+        raise ModelFileError(f"{folder / 'card.json'}: features {card.get('features')} and targets "
+                             f"{card.get('targets')} are not hgtools' {list(FEATURES)} and {list(TARGETS)}")
+    try:
+        model = _CLASSES[card["model"]](**card["params"])
+    except TypeError as err:
+        raise ModelFileError(f"{folder / 'card.json'}: unusable parameters ({err})") from None
+    path = folder / "arrays.npz"
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {k: stored[k] for k in stored.files}
+        if isinstance(model, ResidualDensity):
+            model.boosters_ = [_load_booster(folder / f"mean-{t}.txt") for t in TARGETS]
+        model._set_arrays(arrays)
+    except ModelFileError:
+        raise
+    except Exception as err:  # zip/npz errors, missing arrays, wrong shapes
+        raise ModelFileError(f"{path} cannot be loaded (damaged, or not written by hgtools?): {err}") from None
+    return model, card
+
+
+def predict_draws(model: DensityModel | str | os.PathLike, halos, n_draws: int = 1, seed: int = 0):
+    """Galaxies drawn for a table of haloes: one row per halo and draw.
+
+    Parameters
+    ----------
+    model : DensityModel or path
+        A fitted model or a folder written by :func:`save_density`.
+    halos : pandas.DataFrame
+        The five halo features (and ``ID``, kept when present).
+    n_draws, seed : draws per halo and the seed (same seed, same galaxies).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ID`` (if given), ``draw`` (when ``n_draws`` > 1; draws are stacked
+        draw after draw) and the four galaxy properties in catalogue units.
+    """
+    import pandas as pd
+
+    from hgtools.catalogue import validate
+
+    n_draws = check_n_draws(n_draws)
+    if not isinstance(model, DensityModel):
+        model, _ = load_density(model)
+    validate(halos, columns=FEATURES)
+    draws = model.sample(halos[list(FEATURES)].to_numpy(dtype=float), n_draws, seed)
+    out = pd.DataFrame(draws.reshape(-1, len(TARGETS)), columns=list(TARGETS))
+    if n_draws > 1:
+        out.insert(0, "draw", np.repeat(np.arange(n_draws), len(halos)))
+    if "ID" in halos:
+        out.insert(0, "ID", np.tile(halos["ID"].to_numpy(), n_draws))
+    return out
+
+
+def _load_booster(path: Path):
+    import lightgbm as lgb
+
+    from hgtools.models import ModelFileError
+
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    try:
+        return lgb.Booster(model_file=str(path))
+    except lgb.basic.LightGBMError as err:
+        raise ModelFileError(f"{path} is not a LightGBM text model (damaged?): {err}") from None
+
+
+__all__ = ["DENSITY_MODELS", "DensityModel", "FlowDensity", "GaussianDensity", "KIND", "ResidualDensity",
+           "check_n_draws", "fit_on_catalogue", "is_density", "load_density", "make_density", "predict_draws", "save_density"]

@@ -1,0 +1,239 @@
+"""Conditional density models (hgtools.density): API, determinism, references, saving, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hgtools import density
+from hgtools.models import ModelFileError, load_model
+
+# A linear Gaussian law: Y = X A + L eps, with correlated scatter (known mean and covariance).
+A = np.array([[0.8, -0.5, 0.3, 0.2], [0.1, 0.4, -0.2, 0.0], [0.0, 0.1, 0.5, 0.1], [0.2, 0.0, 0.0, -0.3],
+              [0.0, 0.0, 0.1, 0.0]])
+L = np.array([[0.3, 0, 0, 0], [-0.15, 0.4, 0, 0], [0.1, 0.05, 0.2, 0], [-0.05, -0.2, 0.0, 0.1]])
+FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4}, "gaussian": {"hidden": (16,), "epochs": 3},
+        "residual": {"n_neighbors": 5, "n_folds": 2}}
+
+
+def law(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    return X, X @ A + rng.normal(size=(n, 4)) @ L.T
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, Y = law(1500, 0)
+    Xv, Yv = law(300, 1)
+    return {name: density.make_density(name, **FAST[name]).fit(X, Y, Xv, Yv) for name in density.DENSITY_MODELS}
+
+
+@pytest.mark.parametrize("name", density.DENSITY_MODELS)
+def test_sample_shape_and_determinism(fitted, name):
+    model = fitted[name]
+    X, _ = law(50, 2)
+    draws = model.sample(X, n_draws=3, seed=7)
+    assert draws.shape == (3, 50, 4) and np.isfinite(draws).all()
+    np.testing.assert_array_equal(draws, model.sample(X, n_draws=3, seed=7))
+    assert not np.array_equal(draws, model.sample(X, n_draws=3, seed=8))
+    assert not np.array_equal(draws[0], draws[1])  # draws differ from each other
+
+
+@pytest.mark.parametrize("name", density.DENSITY_MODELS)
+def test_fit_is_deterministic(name):
+    X, Y = law(400, 3)
+    a = density.make_density(name, **FAST[name]).fit(X, Y, X[:100], Y[:100])
+    b = density.make_density(name, **FAST[name]).fit(X, Y, X[:100], Y[:100])
+    np.testing.assert_array_equal(a.sample(X[:20], 2, seed=1), b.sample(X[:20], 2, seed=1))
+
+
+@pytest.mark.parametrize("name", density.DENSITY_MODELS)
+def test_save_load_round_trip(fitted, name, tmp_path):
+    model = fitted[name]
+    folder = density.save_density(model, tmp_path / name, {"source": "test"})
+    card = json.loads((folder / "card.json").read_text())
+    assert card["kind"] == "density" and card["model"] == name and card["source"] == "test"
+    assert card["units"]["stellar_mass"] == "log10 Msun/h" and card["features"][0] == "M_h"
+    again, _ = load_model(folder)  # the models' loader hands density folders on
+    X, Y = law(40, 4)
+    np.testing.assert_array_equal(model.sample(X, 2, seed=3), again.sample(X, 2, seed=3))
+    if model.has_log_prob:
+        np.testing.assert_array_equal(model.log_prob(X, Y), again.log_prob(X, Y))
+    assert density.is_density(folder)
+    with pytest.raises(FileExistsError):
+        density.save_density(model, folder)
+
+
+def test_gaussian_log_prob_is_scipys(fitted):
+    model = fitted["gaussian"]
+    X, Y = law(30, 5)
+    mean, cov = model.moments(X)
+    expected = [stats.multivariate_normal(mean[i], cov[i]).logpdf(Y[i]) for i in range(len(X))]
+    np.testing.assert_allclose(model.log_prob(X, Y), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_flow_matches_tensorflow_probabilitys_masked_autoregressive_flow(fitted):
+    """Our one-column-at-a-time sampling and our log-density are TFP's MaskedAutoregressiveFlow's."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    model = fitted["flow"]
+    made = model.made_[0]
+    maf = tfp.bijectors.MaskedAutoregressiveFlow(
+        bijector_fn=lambda u, conditional_input=None: model.spline(made(u, conditional_input=conditional_input)))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype(np.float32)
+    z = rng.normal(size=(64, 4)).astype(np.float32)
+    ours = model._forward(tf.constant(z), tf.constant(x)).numpy()
+    np.testing.assert_allclose(ours, maf.forward(z, conditional_input=x).numpy(), atol=1e-5)
+    y = rng.normal(size=(64, 4)).astype(np.float32)
+    reference = (tfp.distributions.MultivariateNormalDiag(tf.zeros(4)).log_prob(maf.inverse(y, conditional_input=x))
+                 + maf.inverse_log_det_jacobian(y, event_ndims=1, conditional_input=x)).numpy()
+    np.testing.assert_allclose(-model._loss(tf.constant(y), tf.constant(x)).numpy(), reference, atol=1e-4)
+
+
+def test_flow_density_is_normalised(fitted):
+    """Monte Carlo: the flow's density integrates to one (importance sampling from a wider normal)."""
+    model = fitted["flow"]
+    rng = np.random.default_rng(1)
+    x = np.repeat(law(1, 6)[0], 100_000, axis=0)
+    draws = model.sample(x[:4000], seed=2)[0]
+    proposal = stats.multivariate_normal(draws.mean(axis=0), 2.0 * np.cov(draws, rowvar=False))
+    y = proposal.rvs(size=len(x), random_state=rng)
+    ratio = np.exp(model.log_prob(x, y) - proposal.logpdf(y))
+    assert abs(ratio.mean() - 1) < 0.03
+
+
+def test_gaussian_network_learns_the_law():
+    X, Y = law(6000, 7)
+    Xv, Yv = law(1500, 8)
+    model = density.make_density("gaussian", hidden=(32,), epochs=60, patience=5, learning_rate=3e-3).fit(X, Y, Xv, Yv)
+    Xt, _ = law(200, 9)
+    mean, cov = model.moments(Xt)
+    assert np.sqrt(((mean - Xt @ A) ** 2).mean()) < 0.05  # the scatter is 0.1-0.45 per property
+    np.testing.assert_allclose(cov.mean(axis=0), L @ L.T, atol=0.02)
+
+
+def test_residual_draws_are_prediction_plus_a_training_residual(fitted):
+    model = fitted["residual"]
+    X, _ = law(10, 10)
+    draws = model.sample(X, 4, seed=0)
+    x = (X - model.x_mean_) / model.x_scale_
+    means = model.y_mean_ + model.y_scale_ * model._means_std(x)
+    residuals = (draws - means) / model.y_scale_
+    _, neighbours = model.tree_.query(x, k=model.n_neighbors)
+    for d in range(4):
+        for i in range(len(X)):
+            assert np.isclose(model.residuals_[neighbours[i]], residuals[d, i]).all(axis=1).any()
+    with pytest.raises(NotImplementedError, match="no density"):
+        model.log_prob(X, draws[0])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((3, 5), np.nan), "NaN or infinite"), (np.zeros((3, 4)), r"shape \(n, 5\)"), (np.zeros((0, 5)), "n >= 1")])
+def test_bad_features(fitted, bad, match):
+    with pytest.raises(ValueError, match=match):
+        fitted["gaussian"].sample(bad)
+
+
+@pytest.mark.parametrize("n_draws", [0, -1, 1.5, True])
+def test_bad_n_draws(fitted, n_draws):
+    with pytest.raises(ValueError, match="n_draws"):
+        fitted["residual"].sample(np.zeros((2, 5)), n_draws=n_draws)
+
+
+def test_bad_targets_and_unfitted(tmp_path):
+    X, Y = law(50, 11)
+    with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
+        density.make_density("gaussian").fit(X, Y[:, :3])
+    with pytest.raises(ValueError, match="rows"):
+        density.make_density("gaussian").fit(X, Y[:10])
+    with pytest.raises(ValueError, match="unknown density model"):
+        density.make_density("spline")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        density.save_density(density.FlowDensity(), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_damaged_folders(fitted, tmp_path):
+    folder = density.save_density(fitted["gaussian"], tmp_path / "g")
+    (folder / "arrays.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="arrays.npz cannot be loaded"):
+        density.load_density(folder)
+    folder = density.save_density(fitted["flow"], tmp_path / "f")
+    arrays = dict(np.load(folder / "arrays.npz"))
+    np.savez(folder / "arrays.npz", **{**arrays, "weight_000": np.zeros((2, 2))})
+    with pytest.raises(ModelFileError, match="weight_000 has shape"):
+        density.load_density(folder)
+    np.savez(folder / "arrays.npz", **arrays, extra=np.array([object()], dtype=object))
+    with pytest.raises(ModelFileError, match="cannot be loaded"):  # pickled objects are never read
+        density.load_density(folder)
+    folder = density.save_density(fitted["residual"], tmp_path / "r")
+    (folder / "mean-radius.txt").unlink()
+    with pytest.raises(ModelFileError, match="mean-radius.txt is missing"):
+        density.load_density(folder)
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps({**card, "model": "magic"}))
+    with pytest.raises(ModelFileError, match="not a density model"):
+        density.load_density(folder)
+    with pytest.raises(ModelFileError, match="no model card"):
+        density.load_density(tmp_path / "nowhere")
+
+
+# -- the command line: train-density, then predict --draws ---------------------------------------------------
+
+def test_train_density_and_predict_draws(small_catalogue, tmp_path, capsys):
+    import pandas as pd
+
+    from hgtools import cli
+    from hgtools.catalogue import FEATURES, TARGETS, write_catalogue
+
+    catalogue = tmp_path / "catalogue.parquet"
+    write_catalogue(small_catalogue, catalogue, {"source": "mock"})
+    models = tmp_path / "flow"
+    assert cli.main(["train-density", "--catalogue", str(catalogue), "--model", "flow", "--out", str(models),
+                     "--epochs", "2"]) == 0
+    assert "flow density model" in capsys.readouterr().out
+    halos = tmp_path / "halos.csv"
+    small_catalogue[["ID", *FEATURES]].iloc[:30].to_csv(halos, index=False)
+    out = tmp_path / "draws.parquet"
+    assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(out),
+                     "--draws", "3", "--seed", "5"]) == 0
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["ID", "draw", *TARGETS] and len(table) == 90
+    assert (table.groupby("draw")["ID"].apply(list).map(len) == 30).all()
+    again = tmp_path / "again.parquet"
+    assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(again),
+                     "--draws", "3", "--seed", "5"]) == 0
+    pd.testing.assert_frame_equal(table, pd.read_parquet(again))
+    # refusals: nothing written, a clear message, no traceback
+    assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(tmp_path / "x.parquet"),
+                     "--draws", "0"]) != 0
+    assert "--draws must be a positive integer" in capsys.readouterr().err
+    assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(out), "--draws", "2"]) != 0
+    assert "exists" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    small_catalogue[["ID", *FEATURES]].iloc[:3].assign(C_h=np.nan).to_csv(bad, index=False)
+    assert cli.main(["predict", "--models", str(models), "--halos", str(bad), "--out", str(tmp_path / "y.parquet"),
+                     "--draws", "2"]) != 0
+    assert "C_h" in capsys.readouterr().err
+    (models / "arrays.npz").write_bytes(b"damaged")
+    assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(tmp_path / "z.parquet"),
+                     "--draws", "2"]) != 0
+    assert "arrays.npz cannot be loaded" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("x.parquet", "y.parquet", "z.parquet"))
+
+
+def test_point_models_refuse_draws(tmp_path, capsys):
+    from hgtools import cli
+
+    (tmp_path / "set").mkdir()
+    halos = tmp_path / "h.csv"
+    halos.write_text("M_h,C_h,S_h,z_h,Delta3_h\n12,1,0.03,1,1\n")
+    assert cli.main(["predict", "--models", str(tmp_path / "set"), "--halos", str(halos),
+                     "--out", str(tmp_path / "o.parquet"), "--draws", "2"]) != 0
+    assert "draws need a density model" in capsys.readouterr().err

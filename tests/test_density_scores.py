@@ -1,0 +1,96 @@
+"""Scores of conditional distributions (hgtools.density_scores) on Gaussian laws with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hgtools import density_scores as ds
+
+N, D = 6000, 4
+COV = np.array([[1.0, 0.5, 0.0, 0.2], [0.5, 1.0, -0.3, 0.0], [0.0, -0.3, 1.0, 0.0], [0.2, 0.0, 0.0, 1.0]]) * 0.04
+
+
+def world(seed: int = 0):
+    """n haloes: log mass, a conditional mean, and draws of a Gaussian law around it."""
+    rng = np.random.default_rng(seed)
+    mass = rng.uniform(10.5, 12.0, N)
+    mean = np.column_stack([mass - 2, -10 + 0 * mass, 0.3 * mass - 3, 0.05 * mass])
+    chol = np.linalg.cholesky(COV)
+
+    def draws(n_draws, scale=1.0, seed=1):
+        z = np.random.default_rng(seed).normal(size=(n_draws, N, D))
+        return mean + scale * z @ chol.T
+
+    return mass, mean, draws(1, seed=seed + 100)[0], draws
+
+
+def test_exact_law_scores_well_and_wrong_width_is_caught():
+    mass, mean, truth, draws = world()
+    exact = draws(99, seed=2)  # 100 ranks: five per PIT bin
+    assert ds.marginal_ks(exact, truth).max() < 0.03
+    assert ds.joint_ks(exact, truth, mass).max() < 0.04
+    spread = ds.conditional_spread(exact, truth, mean, mass)
+    assert set(spread["M_h_bin"]) == {"10.5-11", "11-11.5", "11.5-12", "all"}
+    stds = spread[spread["quantity"] == "stellar_mass"]
+    np.testing.assert_allclose(stds["model"], 0.2, rtol=0.02)
+    np.testing.assert_allclose(stds["truth"], 0.2, rtol=0.06)
+    pair = spread[(spread["quantity"] == "stellar_mass~sSFR") & (spread["M_h_bin"] == "all")]
+    np.testing.assert_allclose(pair[["model", "truth"]].to_numpy(), 0.5, atol=0.03)
+    coverage, pit = ds.calibration(exact, truth, mass)
+    np.testing.assert_allclose(coverage["coverage"], coverage["level"], atol=0.03)
+    np.testing.assert_allclose(pit["density"], 1.0, atol=0.25)
+
+    wide = draws(99, scale=1.5, seed=3)  # 68 % interval of the wide model: P(|z| < 1.5 x 0.994)
+    coverage, pit = ds.calibration(wide, truth, mass, levels=(0.68,))
+    expected = 2 * stats.norm.cdf(1.5 * stats.norm.ppf(0.84)) - 1
+    np.testing.assert_allclose(coverage["coverage"], expected, atol=0.03)
+    centre = pit[(pit["lo"] >= 0.4) & (pit["hi"] <= 0.6)]["density"]
+    assert (centre > 1.2).all()  # too wide: PIT piles up in the middle
+    spread = ds.conditional_spread(wide, truth, mean, mass)
+    ratios = spread[spread["quantity"].isin(["stellar_mass", "radius"])]
+    np.testing.assert_allclose(ratios["model"] / ratios["truth"], 1.5, rtol=0.08)
+    summary = ds.summary(ds.marginal_ks(wide, truth), ds.joint_ks(wide, truth, mass), spread,
+                         ds.calibration(wide, truth, mass)[0])
+    assert summary["conditional std, largest relative error"] > 0.4
+    assert summary["coverage error, largest [points]"] > 15
+
+
+def test_point_model_is_too_narrow():
+    mass, mean, truth, _ = world()
+    spread = ds.conditional_spread(mean[None], truth, mean, mass)
+    assert (spread[spread["quantity"] == "radius"]["model"] == 0).all()
+    assert ds.marginal_ks(mean, truth)["stellar_mass"] > 0.05
+
+
+def test_energy_distance_against_its_floor():
+    mass, mean, truth, draws = world()
+    keep = slice(0, 300)
+    true1, true2 = draws(100, seed=4)[:, keep], draws(100, seed=5)[:, keep]
+    same = ds.energy_distances(draws(100, seed=6)[:, keep], true1, true2, scale=np.full(D, 0.2))
+    assert 0.8 < same["ratio"] < 1.25
+    shifted = ds.energy_distances(draws(100, seed=6)[:, keep] + 0.1, true1, true2, scale=np.full(D, 0.2))
+    assert shifted["ratio"] > 3
+
+
+def test_kl_estimate_matches_the_gaussian_formula():
+    _, mean, truth, _ = world()
+    true_lp = stats.multivariate_normal(np.zeros(D), COV).logpdf(truth - mean)
+    model_lp = stats.multivariate_normal(np.zeros(D), 4 * COV).logpdf(truth - mean)
+    # KL(N(0, S) || N(0, 4 S)) = (D/2) (1/4 - 1 + ln 4)
+    np.testing.assert_allclose(ds.kl_estimate(model_lp, true_lp), D / 2 * (0.25 - 1 + np.log(4)), atol=0.03)
+    assert ds.kl_estimate(true_lp, true_lp) == 0
+
+
+def test_bad_inputs():
+    mass, mean, truth, draws = world()
+    with pytest.raises(ValueError, match=r"shape \(n_draws, n, 4\)"):
+        ds.marginal_ks(draws(2)[:, :10], truth)
+    bad = draws(2)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        ds.marginal_ks(bad, truth)
+    with pytest.raises(ValueError, match="reference"):
+        ds.conditional_spread(draws(2), truth, mean[:5], mass)
+    assert [label for label, _ in ds.mass_bins(mass, min_count=N)] == ["all"]
