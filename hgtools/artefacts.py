@@ -141,6 +141,29 @@ ARTEFACTS: tuple[Artefact, ...] = (
              ("painting", "overdensity", *_UNIVERSE), _CAT, cached=True, study=False),
     Artefact("table-throughput", "Table P2", "Throughput of hgtools populate (bench/populate.py)", "07_painting",
              "", "", ("populate",), (), study=False),
+    Artefact("table-density", "Table J1", "Conditional density models and the stacks against the truth: "
+             "every score (worst case) beside its goal", "08_beyond_mean", "sampling.score_tables", "",
+             ("density", "density_scores", "sampling", "metrics", "reference", *_UNIVERSE), _ORC, cached=True,
+             study=False),
+    Artefact("fig-density-marginals", "Fig. J1", "Distributions of the four properties: true, sampled, stacks",
+             "08_beyond_mean", "sampling.draw_all", "plots.sampled_distributions", ("density",), _MOD,
+             study=False),
+    Artefact("fig-density-joint", "Fig. J2", "Joint relations of sampled galaxies and of the stacks (contours: "
+             "true)", "08_beyond_mean", "sampling.draw_all", "plots.sampled_joint", ("density",),
+             _MOD, study=False),
+    Artefact("fig-density-calibration", "Fig. J3", "PIT histograms and interval coverage per halo-mass bin",
+             "08_beyond_mean", "sampling.score_tables", "plots.density_calibration",
+             ("density", "density_scores", "sampling", "metrics"), _ORC, study=False),
+    Artefact("table-density-spread", "Table J2", "Conditional standard deviation and residual correlations per "
+             "halo-mass bin: models against the truth", "08_beyond_mean", "sampling.score_tables", "",
+             ("density", "density_scores", "sampling"), _ORC, study=False),
+    Artefact("fig-density-pk", "Fig. J4", "Power spectra of the two-bin splits: sampled populations (bands from "
+             "independent draws), truth and raw stack", "08_beyond_mean", "sampling.sampled_spectra",
+             "plots.sampled_power_spectra", ("density", "sampling", "clustering"), _MOD, cached=True, study=False),
+    Artefact("fig-galaxy-assembly", "Fig. J5", "Galaxy assembly bias at fixed halo mass: truth, sampled "
+             "galaxies and the raw stack", "08_beyond_mean", "sampling.galaxy_assembly_bias",
+             "plots.galaxy_assembly_bias", ("density", "sampling", "counts_in_cells"), _MOD, cached=True,
+             study=False),
     Artefact("table-calibration", "Table A1", "The embedded universe against the TNG300 numbers it is "
              "calibrated to", "A1_embedded_universe", "diagnostics.calibration_table", "",
              ("diagnostics", "reference", *_UNIVERSE), _CAT, study=False),
@@ -166,9 +189,15 @@ TRAINING = Artefact("models", "", "Trained models of both paths", "02_methods", 
                     ("models", "smogn", "training"), _CAT, cached=True, study=False)
 
 
+#: The conditional density models of the "Beyond the conditional mean" chapter, declared likewise.
+DENSITY = Artefact("density", "", "Conditional density models (flow, Gaussian network, residual baseline)",
+                   "08_beyond_mean", "density.fit_on_catalogue", "", ("density", "models"), _CAT, cached=True,
+                   study=False)
+
+
 def get(key: str) -> Artefact:
-    """The artefact with this key (or :data:`TRAINING` for ``"models"``)."""
-    for artefact in (*ARTEFACTS, TRAINING):
+    """The artefact with this key (or :data:`TRAINING` for ``"models"``, :data:`DENSITY` for ``"density"``)."""
+    for artefact in (*ARTEFACTS, TRAINING, DENSITY):
         if artefact.key == key:
             return artefact
     raise KeyError(f"no artefact {key!r}; known: {', '.join(a.key for a in ARTEFACTS)}")

@@ -137,7 +137,7 @@ def _populate(args: argparse.Namespace) -> int:
                       mass=args.mass, released_model=args.released_model, base_model=args.base_model)
     resumed = result.partitions - result.computed
     print(f"wrote {result.out} ({result.partitions} partitions{f', {resumed} from an interrupted run' if resumed else ''};"
-          f" {result.rows:,} haloes painted in {result.seconds:.1f} s, {result.rate:,.0f} haloes/s)")
+          f" {result.rows:,} galaxies painted in {result.seconds:.1f} s, {result.rate:,.0f} galaxies/s)")
     return 0
 
 

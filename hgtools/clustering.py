@@ -243,7 +243,8 @@ def bin_table(samples: dict[str, pd.DataFrame], edges: dict[str, tuple[float, ..
 
 def split_spectra(samples: dict[str, tuple[pd.DataFrame, np.ndarray]], box_size: float,
                   edges: dict[str, tuple[float, ...]] = STUDY_BIN_EDGES, reference: str = "true",
-                  skip_empty: bool = False, **options) -> pd.DataFrame:
+                  skip_empty: bool = False, reference_spectra: pd.DataFrame | None = None,
+                  **options) -> pd.DataFrame:
     """Power spectra of every bin of every property, for each sample, with Eq. (6)-(7).
 
     Parameters
@@ -257,6 +258,10 @@ def split_spectra(samples: dict[str, tuple[pd.DataFrame, np.ndarray]], box_size:
         Property -> bin edges.
     reference : str
         Name of the true sample.
+    reference_spectra : pandas.DataFrame, optional
+        The reference's rows of an earlier result of this function (same
+        edges and options): reused instead of measured again, and left out of
+        the result (e.g. when many samples are compared with one truth).
     skip_empty : bool
         Leave out a bin that holds fewer than :data:`MIN_OBJECTS` galaxies in
         some sample (a model may predict no galaxy in a sparse extreme bin)
@@ -274,13 +279,18 @@ def split_spectra(samples: dict[str, tuple[pd.DataFrame, np.ndarray]], box_size:
         ratio to the reference and whether the reference's power exceeds its
         error there (``true detected``).
     """
-    if reference not in samples:
+    if reference not in samples and reference_spectra is None:
         raise ValueError(f"no reference sample {reference!r} among {sorted(samples)}")
     volume = box_size**3
     frames, empty = [], []
     for prop, e in edges.items():
         truth = {}
-        for name in [reference, *(s for s in samples if s != reference)]:
+        if reference_spectra is not None:
+            given = reference_spectra[(reference_spectra["property"] == prop)
+                                      & (reference_spectra["sample"] == reference)]
+            truth = {int(b) - 1: rows.reset_index(drop=True) for b, rows in given.groupby("bin")}
+        names = [] if reference_spectra is not None else [reference]
+        for name in [*names, *(s for s in samples if s != reference)]:
             table, positions = samples[name]
             labels = bin_of(table[prop].to_numpy(), e)
             for b in range(len(e) - 1):

@@ -45,13 +45,18 @@ class Sizes:
     importance_repeats: int  # shuffles per feature (Figs. 7-8)
     bootstrap_draws: int  # bootstrap resamples of the test set (Table B1 intervals)
     painting_box: float  # side of the larger universe painted in the "Painting" chapter [Mpc/h]
+    density_epochs: int  # most training epochs of the density networks (early stopping decides)
+    density_draws: int  # draws per test halo for the density scores (PIT, coverage, spread)
+    energy_haloes: int  # test haloes in the conditional energy distance (200 draws each)
+    clustering_draws: int  # independent sampled populations behind the power-spectrum bands
     grids: dict = field(default_factory=dict)  # hyper-parameter grids per model, searched on validation
 
 
 #: The full-size run (the book's default).
 FULL = Sizes(
     name="full", box_size=TNG300_BOX_SIZE, n_mesh=256, importance_rows=10_000, importance_repeats=5,
-    bootstrap_draws=100, painting_box=256.0,
+    bootstrap_draws=100, painting_box=256.0, density_epochs=200, density_draws=49, energy_haloes=2000,
+    clustering_draws=20,
     grids={
         "ERT": [{"n_estimators": 100, "min_samples_leaf": m} for m in (5, 20)],
         "kNN": [{"n_neighbors": k} for k in (10, 30, 100)],
@@ -61,7 +66,7 @@ FULL = Sizes(
 #: The quick run (CI, tests, ``--quick``): a small box and small grids.
 QUICK = Sizes(
     name="quick", box_size=64.0, n_mesh=128, importance_rows=3_000, importance_repeats=3, bootstrap_draws=30,
-    painting_box=80.0,
+    painting_box=80.0, density_epochs=150, density_draws=39, energy_haloes=300, clustering_draws=4,
     grids={
         "ERT": [{"n_estimators": 40, "min_samples_leaf": m} for m in (2, 16)],
         "kNN": [{"n_neighbors": k} for k in (10, 30)],

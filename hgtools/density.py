@@ -110,6 +110,11 @@ class DensityModel(BaseEstimator):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit first")
 
     def fit(self, X, Y, X_val=None, Y_val=None):
+        """Fit on haloes X (n, 5) and their galaxies Y (n, 4), stopping early on (X_val, Y_val) if given.
+
+        Sets ``fit_seconds_`` and, with a validation set and a density,
+        ``validation_log_prob_`` (mean log p(Y_val | X_val) [nats], catalogue units).
+        """
         X = _check_x(X)
         Y = _check_y(Y, len(X))
         val = None
@@ -124,11 +129,12 @@ class DensityModel(BaseEstimator):
             self.validation_log_prob_ = float(self.log_prob(*val).mean())
         return self
 
-    def sample(self, X, n_draws: int = 1, seed: int = 0) -> np.ndarray:
+    def sample(self, X, n_draws: int = 1, seed: int | list[int] = 0) -> np.ndarray:
         """New galaxies for the haloes X: an array (n_draws, n, 4) in catalogue units.
 
-        The same seed gives the same draws; draw d of a halo does not depend
-        on how many haloes are sampled with it in other calls.
+        ``seed`` is anything :func:`numpy.random.default_rng` takes (an int,
+        or a list such as ``[seed, partition]``); the same seed and haloes give
+        the same draws.
         """
         self._check_fitted()
         n_draws = check_n_draws(n_draws)
@@ -217,14 +223,14 @@ class _NetworkDensity(DensityModel):
         optimizer = tf_keras.optimizers.Adam(learning_rate=self.learning_rate)
         spec = (tf.TensorSpec([None, len(TARGETS)], tf.float32), tf.TensorSpec([None, len(FEATURES)], tf.float32))
 
-        @tf.function(input_signature=spec)
+        @tf.function(input_signature=spec, autograph=False)
         def step(yb, xb):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(self._loss(yb, xb))
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             return loss
 
-        @tf.function(input_signature=spec)
+        @tf.function(input_signature=spec, autograph=False)
         def total(yb, xb):
             return tf.reduce_sum(self._loss(yb, xb))
 
@@ -276,12 +282,17 @@ class _NetworkDensity(DensityModel):
                                for i in range(0, len(x), CHUNK_ROWS)]).astype(float)
 
     def _compiled(self, name: str, fn, widths: tuple[int, ...]):
-        """A tf.function of float32 matrices with these widths, traced once per model."""
+        """A tf.function of float32 matrices with these widths, traced once per model.
+
+        Without autograph (the traced code has no tensor-dependent control
+        flow): autograph re-reads the source file, which must then not change
+        while a process runs.
+        """
         tf, _, _ = _tensorflow()
         cache = self.__dict__.setdefault("_functions", {})
         if name not in cache:
             spec = tuple(tf.TensorSpec([None, w], tf.float32) for w in widths)
-            cache[name] = tf.function(fn, input_signature=spec)
+            cache[name] = tf.function(fn, input_signature=spec, autograph=False)
         return cache[name]
 
 
@@ -298,7 +309,10 @@ class FlowDensity(_NetworkDensity):
     ----------
     hidden : tuple of int
         Hidden units of the MADE network (ReLU).  Rodrigues et al. (2025) used
-        three layers of 219 units and one spline layer of 12 bins.
+        three layers of 219 units and one spline layer of 12 bins; on the
+        full-size embedded universe two spline layers on two 128-unit layers
+        reached a higher validation log-density (2.018 against 1.979 nats) and
+        drew 10^6 galaxies faster (9.5 s against 10.8 s on two cores).
     n_bins : int
         Spline bins.
     bound : float
@@ -315,9 +329,9 @@ class FlowDensity(_NetworkDensity):
 
     name = "flow"
 
-    def __init__(self, hidden: tuple[int, ...] = (128, 128, 128), n_bins: int = 12, bound: float = 5.0,
-                 n_layers: int = 1, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
-                 patience: int = 10, random_state: int = 0, verbose: bool = False):
+    def __init__(self, hidden: tuple[int, ...] = (128, 128), n_bins: int = 12, bound: float = 5.0,
+                 n_layers: int = 2, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
+                 patience: int = 20, random_state: int = 0, verbose: bool = False):
         self.hidden = hidden
         self.n_bins = n_bins
         self.bound = bound
@@ -409,7 +423,7 @@ class GaussianDensity(_NetworkDensity):
     name = "gaussian"
 
     def __init__(self, hidden: tuple[int, ...] = (128, 128, 128), learning_rate: float = 1e-3,
-                 batch_size: int = 512, epochs: int = 200, patience: int = 10, random_state: int = 0,
+                 batch_size: int = 512, epochs: int = 200, patience: int = 20, random_state: int = 0,
                  verbose: bool = False):
         self.hidden = hidden
         self.learning_rate = learning_rate
@@ -520,10 +534,10 @@ class ResidualDensity(DensityModel):
         self.tree_ = cKDTree(self.train_x_)
 
     def _means_std(self, x) -> np.ndarray:
-        return np.column_stack([b.predict(x, num_threads=1) for b in self.boosters_])
+        return np.column_stack([b.predict(x) for b in self.boosters_])
 
     def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        _, neighbours = self.tree_.query(x, k=int(self.n_neighbors))
+        _, neighbours = self.tree_.query(x, k=int(self.n_neighbors), workers=-1)
         neighbours = neighbours.reshape(len(x), -1)
         pick = rng.integers(0, neighbours.shape[1], size=(n_draws, len(x)))
         return self._means_std(x) + self.residuals_[neighbours[np.arange(len(x)), pick]]

@@ -261,13 +261,4 @@ def conditional_energy_distance(samples1, samples2) -> np.ndarray:
     s1, s2 = (x[:, :, None] if x.ndim == 2 else x for x in (s1, s2))
     if s1.ndim != 3 or s2.ndim != 3 or s1.shape[1:] != s2.shape[1:]:
         raise ValueError(f"draws must have shapes (n_draws, n, d) with the same n and d; got {s1.shape}, {s2.shape}")
-
-    def mean_distance(x, y):  # per object: mean |x_i - y_j| over draw pairs
-        return np.linalg.norm(x[:, None] - y[None, :], axis=-1).mean(axis=(0, 1))
-
-    out = np.empty(s1.shape[1])
-    for start in range(0, s1.shape[1], 64):  # blocks of objects bound the memory
-        part = slice(start, start + 64)
-        a, b = s1[:, part], s2[:, part]
-        out[part] = 2 * mean_distance(a, b) - mean_distance(a, a) - mean_distance(b, b)
-    return out
+    return np.array([energy_distance(s1[:, i], s2[:, i]) for i in range(s1.shape[1])])

@@ -133,6 +133,35 @@ class Run:
         return self.models.predictions
 
     @cached_property
+    def density_models(self) -> dict:
+        """The conditional density models (:data:`hgtools.density.DENSITY_MODELS`), from the cache or fitted now.
+
+        Fitted on the catalogue's training split (early stopping on its
+        validation split) with the run's seed; saved under
+        ``<data_dir>/cache/density/<key>/<model>`` like the point models.
+        """
+        from hgtools import density
+
+        key, epochs = self._density_key(), self.config.sizes.density_epochs
+        folder = self.cache_dir / "density" / key
+        out = {}
+        for name in density.DENSITY_MODELS:
+            if (folder / name / "card.json").exists():
+                out[name], _ = density.load_density(folder / name)
+                if self.verbose:
+                    report(f"density model {name}: reusing the cached fit")
+                continue
+            params = {} if name == "residual" else {"epochs": epochs}
+            model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.seed, verbose=self.verbose,
+                                             **params)
+            density.save_density(model, folder / name, {"run": self.config.to_dict(), "cache_key": key,
+                                                        "catalogue": self.catalogue.identity()})
+            if self.verbose:
+                report(f"density model {name}: fitted in {model.fit_seconds_:.0f} s")
+            out[name] = model
+        return out
+
+    @cached_property
     def larger_universe(self) -> pd.DataFrame:
         """The "Painting" chapter's dark-matter-only box (:func:`hgtools.painting.larger_universe`)."""
         from hgtools import painting
@@ -193,7 +222,29 @@ class Run:
         data = {"catalogue": self.catalogue.identity()}
         if "models" in artefact.data:
             data["models"] = self.models.folder.name
+        if "density" in artefact.code:
+            data["density"] = self._density_key()
         return data
+
+    def _density_key(self) -> str:
+        """The density models' cache key: their code, the run and the catalogue."""
+        return artefacts.cache_key(artefacts.DENSITY, self.config.identity(), self.catalogue.identity(),
+                                   code_root=self.code_root, extra={"epochs": self.config.sizes.density_epochs})
+
+    def truth_law(self) -> dict | None:
+        """The source's exact conditional law of the galaxies, as two functions, or None without one.
+
+        ``sample(features, n_draws, seed)`` → (n_draws, n, 4) and
+        ``log_prob(features, values)`` → (n,) (:mod:`hgtools.universe.oracle`).
+        """
+        if not self.catalogue.has_oracle:
+            return None
+        from hgtools.universe import config_from_metadata
+        from hgtools.universe import oracle
+
+        cfg = config_from_metadata(self.meta)
+        return {"sample": lambda f, n, seed: oracle.sample_conditional(f, cfg.law, cfg.halos, n, seed),
+                "log_prob": lambda f, values: oracle.log_prob(f, values, cfg.law, cfg.halos)}
 
     def banner(self) -> str:
         """A MyST admonition naming the data source (shown at the top of every chapter)."""
@@ -308,6 +359,47 @@ def _delta3_thresholds(run: Run) -> pd.DataFrame:
                                       (float(haloes["M_h"].min()), 10.5, 11.0))
 
 
+def _density_scores(run: Run) -> pd.DataFrame:
+    """Table J1, Fig. J3 and Table J2 in one long table (column ``part``)."""
+    from hgtools import sampling
+    from hgtools.catalogue import TARGETS
+
+    sizes = run.config.sizes
+    reference = (run.oracle[list(TARGETS)].to_numpy() if run.oracle is not None
+                 else sampling.stack_values(run.predictions, "raw"))
+    tables = sampling.score_tables(run.density_models, run.predictions, n_draws=sizes.density_draws,
+                                   seed=run.config.seed, reference=reference, truth_law=run.truth_law(),
+                                   energy_haloes=sizes.energy_haloes)
+    summary = tables.pop("summary").rename_axis("score").reset_index()
+    return pd.concat([summary.assign(part="summary"), *(t.assign(part=k) for k, t in tables.items())],
+                     ignore_index=True)
+
+
+def _sampled_spectra(run: Run) -> pd.DataFrame:
+    from hgtools import sampling
+
+    sizes = run.config.sizes
+    return sampling.sampled_spectra(run.density_models["flow"], run.predictions, run.catalogue.box_size,
+                                    n_draws=sizes.clustering_draws, seed=run.config.seed, n_mesh=sizes.n_mesh)
+
+
+def _galaxy_assembly(run: Run) -> pd.DataFrame:
+    from hgtools import sampling
+
+    return sampling.galaxy_assembly_bias(run.predictions, run.density_models["flow"], run.catalogue.box_size,
+                                         n_draws=run.config.sizes.clustering_draws, seed=run.config.seed)
+
+
+def density_scores(run: Run) -> dict[str, pd.DataFrame]:
+    """Table J1 (``summary``: scores × models, with the goals) and the long tables behind Fig. J3 and Table J2."""
+    table = run.artefact("table-density")
+    out = {}
+    for part, rows in table.groupby("part", sort=False):
+        rows = rows.drop(columns="part").dropna(axis=1, how="all")
+        out[part] = rows.set_index("score") if part == "summary" else rows.reset_index(drop=True)
+    return out
+
+
 def _galaxy_inputs(run: Run) -> pd.DataFrame:
     from hgtools.training import TrainingConfig, train_with_galaxy_inputs
 
@@ -317,7 +409,8 @@ def _galaxy_inputs(run: Run) -> pd.DataFrame:
 #: How each cached artefact is computed (Figs. 7 and 8 share one table, stored as Fig. 7's).
 _COMPUTE = {"table-1": _joint_table, "fig-9": _spectra, "fig-7": _importances, "fig-10": _galaxy_inputs,
             "table-painting": _painting_table, "fig-painting": _painting_spectra,
-            "fig-delta3-threshold": _delta3_thresholds}
+            "fig-delta3-threshold": _delta3_thresholds, "table-density": _density_scores,
+            "fig-density-pk": _sampled_spectra, "fig-galaxy-assembly": _galaxy_assembly}
 
 
 def importances(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -401,23 +401,9 @@ def true_vs_predicted(pred: pd.DataFrame, metadata: dict, n: int = 30_000, seed:
 
 def joint_relations(pred: pd.DataFrame, metadata: dict, relations) -> plt.Figure:
     """Fig. 6: predicted joint relations (density) with the true ones (contours), raw and SMOGN stacks."""
-    fig, axes = plt.subplots(len(relations), 2, figsize=(9, 3.6 * len(relations)))
-    for r, (x, y) in enumerate(relations):
-        tx, ty = pred[x].to_numpy(), pred[y].to_numpy()
-        xr, yr = np.percentile(tx, [0.5, 99.5]), np.percentile(ty, [0.5, 99.5])
-        h, xe, ye = np.histogram2d(tx, ty, bins=40, range=[xr, yr])
-        for c, path in enumerate(("raw", "smogn")):
-            ax = axes[r, c]
-            px = tx if x == "M_h" else pred[prediction_column(x, path, "stack")].to_numpy()
-            py = pred[prediction_column(y, path, "stack")].to_numpy()
-            joint_density(px, py, ax, gridsize=45)
-            levels = np.quantile(h[h > 0], [0.5, 0.8, 0.95])
-            ax.contour(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), h.T, levels=levels, colors="k",
-                       linewidths=0.8)
-            ax.set(xlim=xr, ylim=yr, xlabel=LABELS[x], ylabel=LABELS[y])
-            ax.set_title(f"stacked, {'raw' if path == 'raw' else 'SMOGN'} (contours: true)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
-    return label_figure(fig, metadata)
+    stacks = {f"stacked, {title}": np.column_stack([pred[prediction_column(t, path, "stack")] for t in TARGETS])
+              for path, title in (("raw", "raw"), ("smogn", "SMOGN"))}
+    return sampled_joint(pred, stacks, metadata, relations)
 
 
 PATH_TITLES = {"raw": "raw models", "smogn": "SMOGN models"}
@@ -524,6 +510,148 @@ def power_spectra(spectra: pd.DataFrame, chi2: pd.DataFrame, centres: dict[str, 
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         res.set_xlabel(r"$k\ [h\,{\rm Mpc}^{-1}]$")
         res.set_ylabel("Eq. 7", fontsize=8)
+    return label_figure(fig, metadata)
+
+
+#: Colours of the density models and the stacks in the "Beyond the conditional mean" chapter.
+DENSITY_COLOURS = {"flow": "tab:blue", "gaussian": "tab:orange", "residual": "tab:green",
+                   "raw stack": "black", "SMOGN stack": "0.45", "sampled": "tab:blue"}
+
+
+def sampled_distributions(truth: pd.DataFrame, samples: dict[str, np.ndarray], metadata: dict) -> plt.Figure:
+    """True (filled) and sampled or predicted (lines) distributions of the four properties.
+
+    ``samples``: label -> (n, 4) values (one draw per halo, or a point model's predictions).
+    """
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(15, 3.6))
+    for j, (ax, t) in enumerate(zip(axes, TARGETS)):
+        bins = np.linspace(*np.percentile(truth[t], [0.1, 99.9]), 60)
+        ax.hist(truth[t], bins=bins, density=True, color="0.8", label="true")
+        for label, values in samples.items():
+            ax.hist(values[:, j], bins=bins, density=True, histtype="step", lw=1.3,
+                    color=DENSITY_COLOURS.get(label, None), ls="--" if "stack" in label else "-", label=label)
+        ax.set_xlabel(LABELS[t])
+    axes[0].set_ylabel("probability density")
+    axes[0].legend(fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def sampled_joint(truth: pd.DataFrame, samples: dict[str, np.ndarray], metadata: dict, relations) -> plt.Figure:
+    """Joint relations of sampled or predicted populations (density) with the true ones (contours), as Fig. 6."""
+    values = {label: pd.DataFrame(v, columns=list(TARGETS)).assign(M_h=truth["M_h"].to_numpy())
+              for label, v in samples.items()}
+    fig, axes = plt.subplots(len(relations), len(values), figsize=(4.6 * len(values), 3.4 * len(relations)),
+                             squeeze=False)
+    for r, (x, y) in enumerate(relations):
+        tx, ty = truth[x].to_numpy(), truth[y].to_numpy()
+        xr, yr = np.percentile(tx, [0.5, 99.5]), np.percentile(ty, [0.5, 99.5])
+        h, xe, ye = np.histogram2d(tx, ty, bins=40, range=[xr, yr])
+        levels = np.quantile(h[h > 0], [0.5, 0.8, 0.95])
+        for c, (label, table) in enumerate(values.items()):
+            ax = axes[r, c]
+            joint_density(table[x].to_numpy(), table[y].to_numpy(), ax, gridsize=45)
+            ax.contour(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), h.T, levels=levels, colors="k",
+                       linewidths=0.8)
+            ax.set(xlim=xr, ylim=yr, xlabel=LABELS[x], ylabel=LABELS[y])
+            ax.set_title(f"{label} (contours: true)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def density_calibration(coverage: pd.DataFrame, pit: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """PIT histograms (top) and interval coverage per M_h bin (bottom), per property and model."""
+    fig, axes = plt.subplots(2, len(TARGETS), figsize=(15, 7), sharey="row")
+    models = list(dict.fromkeys(pit["model"]))
+    for j, t in enumerate(TARGETS):
+        ax = axes[0, j]
+        for model in models:
+            p = pit[(pit["target"] == t) & (pit["model"] == model)]
+            ax.stairs(p["density"], np.r_[p["lo"].to_numpy(), p["hi"].to_numpy()[-1]],
+                      color=DENSITY_COLOURS.get(model), lw=1.5, label=model)
+        ax.axhline(1, color="k", lw=0.8, ls=":")
+        ax.set(title=LABELS[t], xlabel="PIT (rank of the truth among the draws)")
+        ax = axes[1, j]
+        bins = [b for b in dict.fromkeys(coverage["M_h_bin"]) if b != "all"]
+        centres = [np.mean([float(v) for v in b.split("-")]) for b in bins]
+        for model in models:
+            for level, marker in zip(sorted(set(coverage["level"])), ("o", "s")):
+                c = coverage[(coverage["target"] == t) & (coverage["model"] == model) & (coverage["level"] == level)]
+                c = c.set_index("M_h_bin").reindex(bins)
+                ax.plot(centres, 100 * (c["coverage"] - level), marker=marker, color=DENSITY_COLOURS.get(model),
+                        lw=1, label=f"{model}, {level:.0%}" if j == 0 else None)
+        ax.axhspan(-2, 2, color="0.9", zorder=0)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xlabel=LABELS["M_h"])
+    axes[0, 0].set_ylabel("density")
+    axes[1, 0].set_ylabel("coverage − nominal [points]")
+    axes[0, 0].legend(fontsize=9)
+    axes[1, 0].legend(fontsize=8, ncol=2)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return label_figure(fig, metadata)
+
+
+def sampled_power_spectra(spectra: pd.DataFrame, centres: dict[str, tuple[float, float]],
+                          metadata: dict) -> plt.Figure:
+    """Two-bin power spectra: truth (band: Eq. 6), sampled populations (band: spread of the draws), raw stack.
+
+    Lower panels: P / P_true.  Legends give the χ² per bandpower of the draws and of the stack.
+    """
+    props = list(dict.fromkeys(spectra["property"]))
+    fig = plt.figure(figsize=(14, 10))
+    outer = fig.add_gridspec(2, 2, hspace=0.32, wspace=0.22)
+    styles = {"true": "-", "sampled": "-.", "raw stack": "--"}
+    for i, prop in enumerate(props):
+        inner = outer[i // 2, i % 2].subgridspec(2, 1, height_ratios=(3, 1.2), hspace=0.05)
+        ax, ratio = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+        sub = spectra[spectra["property"] == prop]
+        for b, colour in zip(sorted(set(sub["bin"])), BIN_COLOURS, strict=False):
+            true = sub[(sub["bin"] == b) & (sub["sample"] == "true")]
+            if true.empty:
+                continue
+            ax.fill_between(true["k"], true["P"] - true["sigma"], true["P"] + true["sigma"], color=colour, alpha=0.15)
+            for sample in ("true", "sampled", "raw stack"):
+                s = sub[(sub["bin"] == b) & (sub["sample"] == sample)]
+                if s.empty:
+                    continue
+                chi2 = s["chi2 per bandpower"].iloc[0] if sample != "true" else np.nan
+                label = (f"bin {b} (centre {centres[prop][b - 1]:g}): true" if sample == "true"
+                         else f"bin {b} {sample}: χ²/bandpower {chi2:.2f}" if np.isfinite(chi2)
+                         else f"bin {b} {sample}")
+                ax.plot(s["k"], s["P"], color=colour, ls=styles[sample], lw=1.4, label=label)
+                if sample == "sampled":
+                    ax.fill_between(s["k"], s["P"] - s["P_std"], s["P"] + s["P_std"], color=colour, alpha=0.3)
+                if sample != "true":
+                    ratio.plot(s["k"], s["P"].to_numpy() / true["P"].to_numpy(), color=colour, ls=styles[sample])
+        ax.set(xscale="log", yscale="log", title=LABELS[prop])
+        ax.set_ylabel(r"$P(k)\ [h^{-3}{\rm Mpc}^3]$")
+        ax.tick_params(labelbottom=False)
+        ax.legend(fontsize=8, loc="lower left")
+        ratio.axhline(1, color="k", lw=0.8)
+        ratio.set(xscale="log", xlim=ax.get_xlim(), ylim=(0.5, 1.5), xlabel=r"$k\ [h\,{\rm Mpc}^{-1}]$")
+        ratio.set_ylabel(r"$P / P_{\rm true}$", fontsize=10)
+    return label_figure(fig, metadata)
+
+
+def galaxy_assembly_bias(table: pd.DataFrame, metadata: dict) -> plt.Figure:
+    """b(top quartile) / b(bottom quartile) at fixed halo mass, per split, for truth, draws and stack."""
+    bins = list(dict.fromkeys(table["M_h_bin"]))
+    fig, axes = plt.subplots(1, len(bins), figsize=(7 * len(bins), 4.2), squeeze=False)
+    styles = {"haloes": ("o", "tab:purple"), "true": ("o", "0.3"), "sampled": ("s", "tab:blue"),
+              "raw stack": ("D", "black")}
+    for ax, label in zip(axes[0], bins):
+        sub = table[table["M_h_bin"] == label]
+        splits = list(dict.fromkeys(sub["split"]))
+        for k, sample in enumerate(("haloes", "true", "sampled", "raw stack")):
+            s = sub[sub["sample"] == sample].set_index("split").reindex(splits)
+            marker, colour = styles[sample]
+            ax.errorbar(np.arange(len(splits)) + 0.15 * (k - 1.5), s["ratio"], s["error"], fmt=marker,
+                        color=colour, label=sample, capsize=2)
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set_xticks(range(len(splits)), [LABELS[s] for s in splits], fontsize=9)
+        ax.set(title=f"{label} " + r"$\log_{10} M_{\rm vir}$", ylabel="b(top quartile) / b(bottom quartile)")
+    axes[0, 0].legend(fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return label_figure(fig, metadata)
 
 

@@ -416,13 +416,17 @@ def _loaded_set(models: str, fingerprint: str, released_model: str, base_model: 
     """A model set loaded once per worker process (keyed by its files' fingerprint): ``(target, predictor)``.
 
     A folder in the study's release layout (:mod:`hgtools.released`) gives its
-    ``released_model`` (e.g. ``"raw-LGBM"``); any other folder is a set of saved
-    stacks, each painting with the stack or with its ``base_model`` (e.g. ``"LGBM"``).
-    LightGBM models are compiled with lleaves (:class:`CompiledLightGBM`).
+    ``released_model`` (e.g. ``"raw-LGBM"``); a saved density model
+    (:mod:`hgtools.density`) gives ``[("draws", model)]``; any other folder is a
+    set of saved stacks, each painting with the stack or with its
+    ``base_model`` (e.g. ``"LGBM"``).  LightGBM models are compiled with
+    lleaves (:class:`CompiledLightGBM`).
     """
-    from hgtools import released
+    from hgtools import density, released
     from hgtools.models import ModelFileError, load_set
 
+    if density.is_density(models):
+        return [("draws", density.load_density(models)[0])]
     if released.is_released(models):
         path, model = released_model.split("-", 1)
         return [(m.target, _compile(m)) for m in released.load_released(models, model=model, path=path)]
@@ -436,11 +440,28 @@ def _loaded_set(models: str, fingerprint: str, released_model: str, base_model: 
 
 
 def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | None = None,
-          released_model: str = "raw-LGBM", base_model: str | None = None) -> pd.DataFrame:
-    """The table with the galaxy properties the model set predicts added (one column per target)."""
+          released_model: str = "raw-LGBM", base_model: str | None = None, draws: int = 1,
+          seed: int | list = 0) -> pd.DataFrame:
+    """The table with the galaxy properties the models give added (one column per target).
+
+    A density model draws ``draws`` galaxies per halo with ``seed``: the table is
+    repeated draw after draw, with a ``draw`` column when ``draws`` > 1.  Point
+    models paint each halo with their prediction (``draws`` must be 1).
+    """
+    from hgtools.catalogue import TARGETS
+
     models = str(Path(models).resolve())
     predictors = _loaded_set(models, fingerprint or model_fingerprint(models), released_model, base_model)
     out = table.reset_index(drop=True).copy()
+    if predictors[0][0] == "draws":
+        if not len(out):
+            return out.assign(**({"draw": np.zeros(0, dtype=int)} if draws > 1 else {}),
+                              **{target: np.zeros(0) for target in TARGETS})
+        values = predictors[0][1].sample(out[list(FEATURES)].to_numpy(dtype=float), draws, seed)
+        out = pd.concat([out] * draws, ignore_index=True)
+        if draws > 1:
+            out["draw"] = np.repeat(np.arange(draws), len(table))
+        return out.assign(**dict(zip(TARGETS, values.reshape(-1, len(TARGETS)).T)))
     if not len(out):  # e.g. a partition of subhaloes only
         return out.assign(**{target: np.zeros(0) for target, _ in predictors})
     X = out[list(FEATURES)].to_numpy(dtype=float)
@@ -464,7 +485,8 @@ def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | N
         _validate(table, piece, FEATURES, None)
         if box_size is not None and all(c in table for c in POSITIONS):
             _validate(table, piece, POSITIONS, box_size)
-    painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model)
+    painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model,
+                    draws=metadata["draws"], seed=[metadata["seed"], i])  # one seed per partition: resumable
     write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
                 overwrite=True)
     return len(painted)
@@ -485,7 +507,7 @@ class PopulateResult:
     out: Path
     partitions: int
     computed: int  # partitions painted by this run (the rest were there from an interrupted run)
-    rows: int  # haloes painted by this run
+    rows: int  # galaxies written by this run (haloes painted × draws)
     seconds: float
     dashboard: str | None
 
@@ -497,10 +519,12 @@ class PopulateResult:
 
 def _check_models(folder: Path, released_model: str, base_model: str | None) -> str:
     """Load the model set once here, so that a bad one fails before any work; say what it is."""
-    from hgtools import released
+    from hgtools import density, released
     from hgtools.models import ModelFileError
 
-    if released.is_released(folder):
+    if density.is_density(folder):
+        kind = "a density model"
+    elif released.is_released(folder):
         if released_model.count("-") != 1 or released_model.split("-")[0] not in released.PATHS:
             raise PopulateError(f"--released-model must be <path>-<model> with path in {', '.join(released.PATHS)} "
                                 f"and model in {', '.join(released.MODELS)}, got {released_model!r}")
@@ -567,7 +591,8 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     Parameters
     ----------
     models : path-like
-        A saved point-model set (one stack per target; :func:`hgtools.models.load_set`), or the
+        A saved point-model set (one stack per target; :func:`hgtools.models.load_set`), a
+        saved density model (:func:`hgtools.density.save_density`; with ``draws``), or the
         study's released models (``models/`` of its repository; :mod:`hgtools.released`).
     halos : path-like
         A parquet or CSV file, a folder of them or a glob.  Columns: the five
@@ -585,9 +610,12 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     box_size : float, optional
         Periodic box side [Mpc/h]; required to count delta_3, and then positions must lie in [0, box_size).
     draws : int
-        Galaxies per halo; a point-model set paints exactly one (its conditional mean).
+        Galaxies drawn per halo from a density model (:mod:`hgtools.density`;
+        a ``draw`` column when > 1); a point-model set paints exactly one (its
+        conditional mean).
     seed : int
-        Seed of every random step (recorded; point models draw nothing).
+        Seed of the draws (partition i draws with ``[seed, i]``, so a resumed
+        run gives the same galaxies); recorded for point models, which draw nothing.
     workers, scheduler
         A :class:`distributed.LocalCluster` of ``workers`` processes (default 2), or the
         address of a running dask-distributed scheduler.
@@ -624,7 +652,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     kind = _check_models(model_folder, released_model, base_model)
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise PopulateError(f"--draws must be a positive integer, got {draws!r}")
-    if draws != 1:
+    if draws != 1 and kind != "a density model":
         raise PopulateError(f"--draws {draws}: {model_folder} is a point-model set ({kind}), which paints one galaxy "
                             "per halo (its conditional mean); draws need a density model")
     hlist_options = {"mass": mass} if fmt == "hlist" else {}
@@ -713,7 +741,7 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
             for future in as_completed(futures):
                 rows += future.result()
                 bar.update()
-                bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} haloes/s")
+                bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} galaxies/s")
         except BaseException:
             client.cancel(futures)
             done = sum((partial / part_name(i)).exists() for i in range(len(pieces)))

@@ -135,6 +135,12 @@ def test_identical_predictions_give_zero_chi2_and_shifted_ones_do_not():
     assert chi2.loc[("stellar_mass", 1, "same"), "chi2"] == 0.0
     assert chi2.loc[("stellar_mass", 1, "shuffled"), "chi2"] > 0.0
     assert set(chi2["bandpowers"]) == {10}
+    # a truth measured once and reused gives the same comparison
+    truth = spectra[spectra["sample"] == "true"]
+    again = clustering.split_spectra({"shuffled": (shuffled, pos)}, box, edges, n_mesh=64, n_bins=10,
+                                     reference_spectra=truth)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True),
+                                  spectra[spectra["sample"] == "shuffled"].reset_index(drop=True), check_dtype=False)
 
 
 @pytest.mark.parametrize("positions, message", [

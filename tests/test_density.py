@@ -77,22 +77,27 @@ def test_gaussian_log_prob_is_scipys(fitted):
 
 
 def test_flow_matches_tensorflow_probabilitys_masked_autoregressive_flow(fitted):
-    """Our one-column-at-a-time sampling and our log-density are TFP's MaskedAutoregressiveFlow's."""
+    """Our sampling (one column at a time) and our log-density are TFP's chain of MaskedAutoregressiveFlows."""
     import tensorflow as tf
     import tensorflow_probability as tfp
 
+    tfb = tfp.bijectors
     model = fitted["flow"]
-    made = model.made_[0]
-    maf = tfp.bijectors.MaskedAutoregressiveFlow(
-        bijector_fn=lambda u, conditional_input=None: model.spline(made(u, conditional_input=conditional_input)))
+    assert len(model.made_) == 2  # the second layer sees the properties in reverse order
+    layers = [tfb.MaskedAutoregressiveFlow(
+        bijector_fn=lambda u, conditional_input=None, made=made: model.spline(made(u, conditional_input=conditional_input)),
+        name=f"maf{i}") for i, made in enumerate(model.made_)]
+    reverse = tfb.Permute(permutation=[3, 2, 1, 0])
+    chain = tfb.Chain([layers[0], reverse, layers[1], reverse])  # forward: the last first
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 5)).astype(np.float32)
     z = rng.normal(size=(64, 4)).astype(np.float32)
+    kwargs = {f"maf{i}": {"conditional_input": x} for i in range(2)}
     ours = model._forward(tf.constant(z), tf.constant(x)).numpy()
-    np.testing.assert_allclose(ours, maf.forward(z, conditional_input=x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours, chain.forward(z, **kwargs).numpy(), atol=1e-5)
     y = rng.normal(size=(64, 4)).astype(np.float32)
-    reference = (tfp.distributions.MultivariateNormalDiag(tf.zeros(4)).log_prob(maf.inverse(y, conditional_input=x))
-                 + maf.inverse_log_det_jacobian(y, event_ndims=1, conditional_input=x)).numpy()
+    flow = tfp.distributions.TransformedDistribution(tfp.distributions.MultivariateNormalDiag(tf.zeros(4)), chain)
+    reference = flow.log_prob(y, bijector_kwargs=kwargs).numpy()
     np.testing.assert_allclose(-model._loss(tf.constant(y), tf.constant(x)).numpy(), reference, atol=1e-4)
 
 

@@ -34,10 +34,10 @@ def test_exact_law_scores_well_and_wrong_width_is_caught():
     spread = ds.conditional_spread(exact, truth, mean, mass)
     assert set(spread["M_h_bin"]) == {"10.5-11", "11-11.5", "11.5-12", "all"}
     stds = spread[spread["quantity"] == "stellar_mass"]
-    np.testing.assert_allclose(stds["model"], 0.2, rtol=0.02)
+    np.testing.assert_allclose(stds["value"], 0.2, rtol=0.02)
     np.testing.assert_allclose(stds["truth"], 0.2, rtol=0.06)
     pair = spread[(spread["quantity"] == "stellar_mass~sSFR") & (spread["M_h_bin"] == "all")]
-    np.testing.assert_allclose(pair[["model", "truth"]].to_numpy(), 0.5, atol=0.03)
+    np.testing.assert_allclose(pair[["value", "truth"]].to_numpy(), 0.5, atol=0.03)
     coverage, pit = ds.calibration(exact, truth, mass)
     np.testing.assert_allclose(coverage["coverage"], coverage["level"], atol=0.03)
     np.testing.assert_allclose(pit["density"], 1.0, atol=0.25)
@@ -50,7 +50,7 @@ def test_exact_law_scores_well_and_wrong_width_is_caught():
     assert (centre > 1.2).all()  # too wide: PIT piles up in the middle
     spread = ds.conditional_spread(wide, truth, mean, mass)
     ratios = spread[spread["quantity"].isin(["stellar_mass", "radius"])]
-    np.testing.assert_allclose(ratios["model"] / ratios["truth"], 1.5, rtol=0.08)
+    np.testing.assert_allclose(ratios["value"] / ratios["truth"], 1.5, rtol=0.08)
     summary = ds.summary(ds.marginal_ks(wide, truth), ds.joint_ks(wide, truth, mass), spread,
                          ds.calibration(wide, truth, mass)[0])
     assert summary["conditional std, largest relative error"] > 0.4
@@ -60,7 +60,7 @@ def test_exact_law_scores_well_and_wrong_width_is_caught():
 def test_point_model_is_too_narrow():
     mass, mean, truth, _ = world()
     spread = ds.conditional_spread(mean[None], truth, mean, mass)
-    assert (spread[spread["quantity"] == "radius"]["model"] == 0).all()
+    assert (spread[spread["quantity"] == "radius"]["value"] == 0).all()
     assert ds.marginal_ks(mean, truth)["stellar_mass"] > 0.05
 
 

@@ -161,7 +161,7 @@ def test_the_command_paints_on_a_local_cluster(tmp_path, capsys, model_set, univ
     assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out),
                      "--workers", "2", "--rows-per-partition", "300"]) == 0
     said = capsys.readouterr()
-    assert "3 partitions" in said.out and "haloes/s" in said.out and "dashboard" in said.err
+    assert "3 partitions" in said.out and "galaxies/s" in said.out and "dashboard" in said.err
     assert len(_read(out)) == 800
     assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out)]) == 1
     assert "already exists; pass --overwrite" in capsys.readouterr().err
@@ -335,3 +335,30 @@ def test_an_unwritable_cache_only_costs_a_compilation(tmp_path, monkeypatch, mod
     X = universe[0][list(FEATURES)].to_numpy()[:500]
     fast = pop.CompiledLightGBM(lgbm.booster_, lgbm.best_iteration_)
     np.testing.assert_allclose(fast.predict(X), lgbm.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_a_density_model_draws_galaxies_partition_by_partition(tmp_path, cluster, universe):
+    from hgtools import density
+    from hgtools.catalogue import TARGETS
+
+    cat, _ = universe
+    X, Y = cat[list(FEATURES)].to_numpy(), cat[list(TARGETS)].to_numpy()
+    flow = density.make_density("flow", hidden=(8,), n_bins=4, epochs=2).fit(X[:2000], Y[:2000])
+    folder = density.save_density(flow, tmp_path / "flow")
+    src = tmp_path / "halos.parquet"
+    table = cat[["ID", *FEATURES]].iloc[:600].reset_index(drop=True)
+    table.to_parquet(src, row_group_size=200)
+    out = tmp_path / "painted"
+    result = pop.populate(folder, src, out, draws=3, seed=4, rows_per_partition=200,
+                          scheduler=cluster.scheduler_address, progress=False)
+    assert result.partitions == 3 and result.rows == 1800  # galaxies: 600 haloes x 3 draws
+    got = _read(out)
+    assert len(got) == 1800 and list(got.columns) == ["ID", *FEATURES, "draw", *TARGETS]
+    for i in range(3):  # partition i draws with the seed [4, i], whatever the worker
+        part = pd.read_parquet(out / pop.part_name(i))
+        expected = flow.sample(part[list(FEATURES)].to_numpy()[:200], 3, seed=[4, i])
+        np.testing.assert_allclose(part[list(TARGETS)].to_numpy(), expected.reshape(-1, 4), rtol=1e-6)
+        np.testing.assert_array_equal(part["draw"], np.repeat(np.arange(3), 200))
+    again = pop.populate(folder, src, tmp_path / "again", draws=3, seed=4, rows_per_partition=200,
+                         scheduler=cluster.scheduler_address, progress=False)
+    pd.testing.assert_frame_equal(_read(again.out), got)

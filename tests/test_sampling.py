@@ -1,0 +1,67 @@
+"""The chapter's glue (hgtools.sampling) on a known Gaussian law: a perfect model scores perfectly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hgtools import sampling
+from hgtools.catalogue import FEATURES, TARGETS, prediction_column
+from hgtools.density import DensityModel
+
+COV = np.diag([0.2, 0.5, 0.15, 0.1]) ** 2
+
+
+def mean_of(X) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    return np.column_stack([X[:, 0] - 2, -10 - 0.3 * X[:, 3], 0.3 * X[:, 0] - 3 + 0.1 * X[:, 1], 0.05 * X[:, 0]])
+
+
+class Exact(DensityModel):
+    """The true law itself, through the density-model API."""
+
+    name = "exact"
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+        self.y_scale_ = np.ones(4)
+
+    def sample(self, X, n_draws=1, seed=0):
+        z = np.random.default_rng(seed).normal(size=(n_draws, len(X), 4))
+        return mean_of(X) + self.scale * z * np.sqrt(np.diag(COV))
+
+    def log_prob(self, X, Y):
+        return stats.multivariate_normal(np.zeros(4), self.scale**2 * COV).logpdf(np.asarray(Y) - mean_of(X))
+
+
+def world(n: int = 4000):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"M_h": rng.uniform(11, 12, n), "C_h": rng.normal(1, 0.1, n), "S_h": rng.uniform(0, 0.1, n),
+                          "z_h": rng.uniform(0.5, 2, n), "Delta3_h": rng.uniform(0, 5, n)})
+    table[list(TARGETS)] = Exact().sample(table[list(FEATURES)], 1, seed=1)[0]
+    for path in ("raw", "smogn"):
+        for j, t in enumerate(TARGETS):
+            table[prediction_column(t, path, "stack")] = mean_of(table[list(FEATURES)])[:, j]
+    law = {"sample": lambda f, n, seed: Exact().sample(f, n, seed),
+           "log_prob": lambda f, values: Exact().log_prob(f, values)}
+    return table, law
+
+
+def test_a_perfect_model_scores_perfectly_and_a_wide_one_does_not():
+    table, law = world()
+    reference = mean_of(table[list(FEATURES)])
+    tables = sampling.score_tables({"exact": Exact(), "wide": Exact(1.5)}, table, n_draws=39, seed=0,
+                                   reference=reference, truth_law=law, energy_haloes=100, energy_draws=100)
+    summary = tables["summary"]
+    exact, wide = summary["exact"], summary["wide"]
+    assert exact["1D KS, largest"] < 0.03 and exact["conditional std, largest relative error"] < 0.05
+    assert exact["coverage error, largest [points]"] < 3 and abs(exact["KL estimate [nats]"]) < 0.02
+    assert 0.8 < exact["energy distance / noise floor"] < 1.3
+    assert wide["conditional std, largest relative error"] > 0.4 and wide["coverage error, largest [points]"] > 15
+    assert wide["energy distance / noise floor"] > 2 and wide["KL estimate [nats]"] > 0.3
+    # the stacks are the true mean here: no spread at all, no intervals, no density
+    assert summary.loc["conditional std, largest relative error", "raw stack"] > 0.99
+    assert np.isnan(summary.loc["coverage error, largest [points]", "raw stack"])
+    assert summary.loc["1D KS, largest", "goal"] == 0.015
+    assert set(tables["coverage"]["model"]) == {"exact", "wide"}
