@@ -100,9 +100,9 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
                                    stderr_file=sys.stderr)
     seconds = time.perf_counter() - t0
     executed = nbformat.read(target, as_version=4)
-    for cell in executed.cells:  # the values this build used stay one click away
+    for cell in executed.cells:  # absolute build paths stay off the pages (the run is printed on the last one)
         if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.metadata["tags"] = [*cell.metadata["tags"], "hide-cell"]
+            cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     nbformat.write(executed, target)
     return seconds
 

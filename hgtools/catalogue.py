@@ -348,16 +348,24 @@ def build_catalogue(raw: pd.DataFrame, *, seed: int, metadata: dict,
     return catalogue[list(SCHEMA)], meta
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of hgtools and of the libraries that shape its numbers."""
+#: The libraries whose versions a catalogue records (they shape its numbers).
+CATALOGUE_LIBRARIES = ("hgtools", "numpy", "scipy", "pandas", "colossus")
+#: Every library that computes a number of the book (the reproducibility page lists their versions).
+BOOK_LIBRARIES = (*CATALOGUE_LIBRARIES, "pyarrow", "scikit-learn", "lightgbm", "lleaves", "keras", "tensorflow",
+                  "tensorflow-probability", "tf-keras", "pylians", "smogn", "dask", "distributed", "h5py",
+                  "illustris-python", "skops", "matplotlib", "papermill", "jupyter-book")
+
+
+def software_versions(packages: tuple[str, ...] = CATALOGUE_LIBRARIES) -> dict[str, str]:
+    """Installed versions of ``packages`` (default: hgtools and the libraries that shape a catalogue)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("hgtools", "numpy", "scipy", "pandas", "colossus"):
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
-            out[pkg] = "unknown"
+            out[pkg] = "not installed"
     return out
 
 

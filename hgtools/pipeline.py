@@ -143,7 +143,7 @@ class Run:
         from hgtools import density
 
         key, epochs = self._density_key(), self.config.sizes.density_epochs
-        folder = self.cache_dir / "density" / key
+        folder = self.density_folder
         out = {}
         for name in density.DENSITY_MODELS:
             if (folder / name / "card.json").exists():
@@ -225,6 +225,11 @@ class Run:
         if "density" in artefact.code:
             data["density"] = self._density_key()
         return data
+
+    @property
+    def density_folder(self) -> Path:
+        """Where this run's density models are saved, one sub-folder per model."""
+        return self.cache_dir / "density" / self._density_key()
 
     def _density_key(self) -> str:
         """The density models' cache key: their code, the run and the catalogue."""
@@ -388,6 +393,31 @@ def _galaxy_assembly(run: Run) -> pd.DataFrame:
 
     return sampling.galaxy_assembly_bias(run.predictions, run.density_models["flow"], run.catalogue.box_size,
                                          n_draws=run.config.sizes.clustering_draws, seed=run.config.seed)
+
+
+def headline(run: Run) -> dict[str, pd.DataFrame | None]:
+    """The discussion's numbers, computed once from the chapters' cached tables.
+
+    Keys: ``scores`` (every model and stack, :func:`hgtools.evaluation.score_table`),
+    ``chi2`` (Fig. 9), ``oracle`` (the oracle's scores, None without one),
+    ``informed`` (Fig. 10's networks and their ``informed_scores``),
+    ``comparison`` (Table 3) and ``claims`` (Table 4).
+    """
+    from hgtools import claims, clustering, evaluation, importance
+    from hgtools.catalogue import GALAXY_INPUTS
+
+    pred = run.predictions
+    scores = evaluation.score_table(pred)
+    chi2 = clustering.chi2_table(run.artefact("fig-9"))
+    best = None if run.oracle is None else evaluation.oracle_scores(pred, run.oracle)
+    informed = run.artefact("fig-10")
+    informed_scores = evaluation.score_table(informed, paths=(GALAXY_INPUTS,), models=("NN",)).set_index("target")
+    joint = run.artefact("table-1")
+    features, stack_importance = importances(run)
+    return {"scores": scores, "chi2": chi2, "oracle": best, "informed": informed, "informed_scores": informed_scores,
+            "comparison": evaluation.comparison_table(scores, joint, chi2, best),
+            "claims": claims.claims_table(scores, joint, importance.relative(features, "M_h"), stack_importance, chi2,
+                                          informed_scores, best, synthetic=run.catalogue.source.synthetic)}
 
 
 def density_scores(run: Run) -> dict[str, pd.DataFrame]:

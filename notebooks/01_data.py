@@ -19,7 +19,8 @@
 # learned from and looks at it before any model does.
 #
 # **Halo features** (inputs): virial mass $M_{\rm vir}$ (mass inside the radius enclosing 200
-# times the critical density), NFW concentration $c_{\rm vir}$, Bullock spin $\lambda$, formation
+# times the critical density), NFW concentration $c_{\rm vir}$ {cite:p}`Navarro1997`, Bullock spin
+# $\lambda$ {cite:p}`Bullock2001`, formation
 # redshift $z_{1/2}$ (when the main progenitor first held half of today's mass) and the
 # overdensity $\delta_3$ (subhaloes within $3\,h^{-1}$Mpc over the mean number in such a sphere).
 #

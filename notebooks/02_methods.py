@@ -15,7 +15,8 @@
 # # Methods
 #
 # Four regressors learn each galaxy property from the five halo features: extremely randomised
-# trees (ERT), k-nearest neighbours (kNN), a gradient-boosted tree ensemble (LightGBM) and a
+# trees (ERT) {cite:p}`Geurts2006`, k-nearest neighbours (kNN), a gradient-boosted tree ensemble
+# (LightGBM) {cite:p}`Ke2017` and a
 # fully connected neural network (Keras). A linear regression then combines their predictions —
 # the *stack*. Everything is done twice: on the training set as it is (the **raw** path) and on
 # the training set augmented with SMOGN (the **SMOGN** path). The validation and test sets are
@@ -87,10 +88,10 @@ display(result.coefficients.set_index(["path", "target"]).round(3))
 # %% [markdown]
 # ## SMOGN
 #
-# SMOGN (Branco et al. 2017) sorts the training targets, marks as *rare* the values whose
+# SMOGN {cite:p}`Branco2017` sorts the training targets, marks as *rare* the values whose
 # relevance $\phi$ reaches a threshold, splits the sorted values into contiguous rare and normal
 # bins, and brings each bin towards the same size ("balance"): rare bins are over-sampled — with
-# SMOTER interpolation towards one of the $k$ nearest neighbours when it lies within the safe
+# SMOTER interpolation {cite:p}`Chawla2002` towards one of the $k$ nearest neighbours when it lies within the safe
 # distance, Gaussian noise otherwise — and normal bins are under-sampled. The study's settings:
 # $k = 7$, perturbation 0.04, "balance" sampling, manual relevance control points for sSFR,
 # radius and colour and automatic (box-plot) relevance for stellar mass.

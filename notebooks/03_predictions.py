@@ -17,7 +17,7 @@
 # The models of the previous chapter, applied to the untouched test set. Scores: the mean
 # squared error, the Pearson correlation coefficient (PCC) between true and predicted values,
 # the one-dimensional Kolmogorov–Smirnov distance between the true and predicted distributions
-# and, for pairs of properties, the two-dimensional KS distance of Fasano & Franceschini —
+# and, for pairs of properties, the two-dimensional KS distance of Fasano & Franceschini {cite:p}`Peacock1983,Fasano1987` —
 # computed exactly on the whole test set (the study used a 30,000-galaxy subsample). Where the
 # data come from the embedded universe, the *oracle* — the exact conditional mean of each
 # property given the five halo features — marks the best any model can do.

@@ -22,7 +22,7 @@
 # the positions of their host haloes. The haloes are the same, so cosmic variance cancels in the
 # comparison.
 #
-# Spectra: `hgtools.clustering.power_spectrum` on Pylians3 — cloud-in-cell assignment on a mesh
+# Spectra: `hgtools.clustering.power_spectrum` on Pylians3 {cite:p}`Pylians` — cloud-in-cell assignment on a mesh
 # (its window divided out), FFT, 22 bandpowers one fundamental frequency wide, Poisson shot
 # noise subtracted. Errors per bandpower follow the study's Eq. (6),
 #

@@ -25,16 +25,14 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hgtools import clustering, evaluation, plots
-from hgtools.catalogue import GALAXY_INPUTS
-from hgtools.pipeline import open_run
+from hgtools import artefacts, claims, plots
+from hgtools.pipeline import headline, open_run
 
 run = open_run(config)
 meta = run.meta
 display(run)  # the banner naming the data source
-pred = run.predictions
-scores = evaluation.score_table(pred)
-oracle = run.oracle
+found = headline(run)  # the chapters' numbers: scores, chi2, oracle, Fig. 10, Tables 3 and 4
+scores, chi2, best = found["scores"], found["chi2"], found["oracle"]
 
 # %% [markdown]
 # (fig-10)=
@@ -46,11 +44,9 @@ oracle = run.oracle
 # features only.
 
 # %%
-informed = run.artefact("fig-10")
 raw_stack = scores[(scores["model"] == "stack") & (scores["path"] == "raw")].set_index("target")
-fig = plots.galaxy_inputs(informed, meta, raw_stack["PCC"].to_dict())
-informed_scores = evaluation.score_table(informed, paths=(GALAXY_INPUTS,), models=("NN",)).set_index("target")
-display(pd.concat({"halo + galaxy inputs (NN)": informed_scores[["MSE", "PCC"]],
+fig = plots.galaxy_inputs(found["informed"], meta, raw_stack["PCC"].to_dict())
+display(pd.concat({"halo + galaxy inputs (NN)": found["informed_scores"][["MSE", "PCC"]],
                    "halo inputs (raw stack)": raw_stack[["MSE", "PCC"]]}, axis=1).round(3))
 
 # %% [markdown]
@@ -63,12 +59,8 @@ display(pd.concat({"halo + galaxy inputs (NN)": informed_scores[["MSE", "PCC"]],
 # possible prediction from the halo features (the embedded universe only).
 
 # %%
-spectra = run.artefact("fig-9")
-chi2 = clustering.chi2_table(spectra)
-best = None if oracle is None else evaluation.oracle_scores(pred, oracle)
-table = evaluation.comparison_table(scores, run.artefact("table-1"), chi2, best)
 display(Markdown(f"**This run**: {plots.source_label(meta)[6:]}."))
-display(table)
+display(found["comparison"])
 
 # %% [markdown]
 # ## What differs, and why
@@ -117,11 +109,4 @@ display(Markdown("\n".join(lines) if lines else "Every predicted spectrum has χ
 # nothing about the method; the other claims are about the methods and hold or fail on their own.
 
 # %%
-from hgtools import artefacts, claims, importance
-from hgtools.pipeline import importances
-
-features, stack_importance = importances(run)
-table = claims.claims_table(scores, run.artefact("table-1"), importance.relative(features, "M_h"),
-                            stack_importance, chi2, informed_scores, best,
-                            synthetic=run.catalogue.source.synthetic)
-display(Markdown(claims.claims_markdown(table, {a.key: a.number for a in artefacts.ARTEFACTS})))
+display(Markdown(claims.claims_markdown(found["claims"], {a.key: a.number for a in artefacts.ARTEFACTS})))

@@ -18,14 +18,14 @@
 # no scatter, so predicted populations are narrower than real ones, and a galaxy near a bin edge
 # lands on the side its mean falls on — the reason the extreme bins of Fig. 9 are the hardest to
 # reproduce. The study's own group went on to learn the whole conditional distribution
-# p(M*, sSFR, R, colour | halo) (Rodrigues et al. 2023, 2025), on TNG300, where nobody knows the true
+# p(M*, sSFR, R, colour | halo) {cite:p}`Rodrigues2025`, on TNG300, where nobody knows the true
 # law, so it could not be told how close the learned distribution was. The embedded universe
 # knows its law exactly: here the learned distributions are measured against it, halo by halo.
 #
 # Three conditional density models (`hgtools.density`), fitted on the training split with early
 # stopping on the validation split, scored on the test split:
 #
-# - **flow**: a conditional normalizing flow — two masked autoregressive layers of monotonic
+# - **flow**: a conditional normalizing flow {cite:p}`Papamakarios2017,Durkan2019` — two masked autoregressive layers of monotonic
 #   rational-quadratic splines (12 bins) whose knots a masked network computes from the five halo
 #   features and the properties before it, the second layer taking the properties in reverse
 #   order (TensorFlow Probability);
@@ -67,7 +67,7 @@ display(Markdown(f"{len(pred):,} test haloes; the models' validation mean log-de
 
 # %% [markdown]
 # (table-density)=
-# ## The scores
+# ## The scores (Table J1)
 #
 # The worst case of each score, per model, beside the goal a good conditional density should reach
 # on this universe. Sample-based scores (any source): the 1D KS distance of each property (every
@@ -76,7 +76,7 @@ display(Markdown(f"{len(pred):,} test haloes; the models' validation mean log-de
 # the true conditional mean and the correlations between the residuals of two properties. Scores
 # only a known law allows: the coverage of central 68 % and 95 % intervals (per property and mass
 # bin, from the rank of the truth among the draws), the conditional energy distance between the
-# model's and the true galaxies of the same haloes (200 draws each, properties in units of their
+# model's and the true galaxies of the same haloes {cite:p}`Szekely2013` (200 draws each, properties in units of their
 # spread) divided by its noise floor (true draws against independent true draws, 1 for a perfect
 # model), and the mean of log p_true − log p_model over the true galaxies, an estimate of the
 # Kullback–Leibler divergence (0 for a perfect model). The stacks are scored as a population of
@@ -88,7 +88,7 @@ display(summary.round(4).astype(object).where(summary.notna(), "—"))
 
 # %% [markdown]
 # (fig-density-marginals)=
-# ## The populations
+# ## The populations (Fig. J1)
 #
 # One draw of each model for every test halo (lines) against the true galaxies (grey), and the
 # stacks' predictions (dashed). A conditional mean piles galaxies up where the truth has a spread:
@@ -99,7 +99,7 @@ fig = plots.sampled_distributions(pred, {**one_draw, **stacks}, meta)
 
 # %% [markdown]
 # (fig-density-joint)=
-# ## Joint relations
+# ## Joint relations (Fig. J2)
 #
 # The relations of the study's Fig. 6 and Table 1 for one draw of the flow and of the Gaussian
 # network and for the raw stack (colour: density of the population; contours: the true galaxies).
@@ -111,7 +111,7 @@ display(scores["joint"].pivot(index="relation", columns="model", values="2D KS")
 
 # %% [markdown]
 # (fig-density-calibration)=
-# ## Calibration
+# ## Calibration (Fig. J3)
 #
 # Top: the PIT — the rank of the true galaxy among the model's draws for its halo, per property.
 # A calibrated model gives a flat histogram at 1; a U shape means draws too narrow, a hump too
@@ -125,7 +125,7 @@ if "coverage" in scores:
 
 # %% [markdown]
 # (table-density-spread)=
-# ## Scatter and its correlations at fixed halo
+# ## Scatter and its correlations at fixed halo (Table J2)
 #
 # Per halo-mass bin: the standard deviation of the residuals about the true conditional mean
 # (the oracle on a universe that has one, else the raw stack), and the correlation of the
@@ -139,7 +139,7 @@ display(wide.round(3))
 
 # %% [markdown]
 # (fig-density-pk)=
-# ## Clustering of sampled galaxies
+# ## Clustering of sampled galaxies (Fig. J4)
 #
 # The study's two-bin splits (Table 2, Fig. 9) for populations drawn from the flow: solid, the
 # truth (band: Eq. 6 error); dash-dotted, the mean of independent sampled populations (band: the
@@ -156,7 +156,7 @@ display(chi2.round(2))
 
 # %% [markdown]
 # (fig-galaxy-assembly)=
-# ## Galaxy assembly bias
+# ## Galaxy assembly bias (Fig. J5)
 #
 # At fixed halo mass, do galaxies with a high value of a property cluster differently from those
 # with a low value? In the truth they can, only through the halo properties the galaxy depends on

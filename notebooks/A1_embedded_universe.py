@@ -19,8 +19,8 @@
 # cosmology and volume of TNG300-1, and a galaxy–halo law **calibrated to TNG300-1's law**:
 # tables of how TNG300-1 central galaxies depend on their haloes, derived from models that the
 # study's authors and their group trained on the real TNG300-1 centrals and released (the
-# study's LightGBM models, de Santi et al. 2022, for the conditional means; the conditional
-# normalizing flow of Rodrigues et al. 2025, A&A 698, A3, for the scatter; they ship in
+# study's LightGBM models, {cite:t}`deSanti2022`, for the conditional means; the conditional
+# normalizing flow of {cite:t}`Rodrigues2025` for the scatter; they ship in
 # `hgtools/data/tng300_law/`). It is **synthetic**: nothing on a page built from it is a TNG300
 # result.
 #
@@ -52,10 +52,10 @@ display(run)  # the banner naming the data source
 #
 # **Cosmology.** Flat ΛCDM with the Planck-2015 parameters of IllustrisTNG
 # ($\Omega_m=0.3089$, $\Omega_b=0.0486$, $h=0.6774$, $\sigma_8=0.8159$, $n_s=0.9667$), through
-# `colossus`.
+# `colossus` {cite:p}`Diemer2018`.
 #
 # **Masses.** Dark-matter-only masses are drawn (Poisson number, inverse CDF) from the
-# Tinker et al. (2008) mass function $dn/d\ln M_{200c}$ down to $10^{10}\,h^{-1}M_\odot$, well
+# {cite:t}`Tinker2008` mass function $dn/d\ln M_{200c}$ down to $10^{10}\,h^{-1}M_\odot$, well
 # below the selection, so that $\delta_3$ counts a realistic population of neighbours. Feedback
 # in a hydrodynamical run expels gas and lowers the mass of small haloes; the recorded mass is
 #
@@ -68,7 +68,7 @@ display(run)  # the banner naming the data source
 #
 # $$\log c = \log c_{\rm L16}(M_h) + \Delta_c + \sigma_c u_c,\qquad \lambda = \lambda_0\, e^{\sigma_\lambda u_s},$$
 #
-# with $c_{\rm L16}$ the Ludlow et al. (2016) relation. The formation redshift follows the
+# with $c_{\rm L16}$ the {cite:t}`Ludlow2016` relation. The formation redshift follows the
 # extended Press–Schechter distribution of Lacey & Cole (1993): the scaled time
 # $\omega = [\delta_c/D(z_{1/2}) - \delta_c]/\sqrt{S(M/2)-S(M)}$ has density
 # $2\omega\,{\rm erfc}(\omega/\sqrt2)$, and a halo's $\omega$ is the quantile $\Phi(u_z)$ of it.
@@ -82,7 +82,7 @@ display(run)  # the banner naming the data source
 # cross-correlation with $G$ is exactly $b$ times that of $G$ itself. $G_R$ is $G$ smoothed on
 # the larger of $R_0$ and a fraction of the halo's Lagrangian radius. The bias has mass and
 # assembly terms, $b = b_{\rm T10}(M_h)\,[1 + A(M_h)(a_z u_z + a_c u_c)]$, with $b_{\rm T10}$
-# from Tinker et al. (2010) and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
+# from {cite:t}`Tinker2010` and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
 #
 # **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes drawn (each the
 # central subhalo of its group; satellites are not modelled) within $3\,h^{-1}$Mpc (scipy's

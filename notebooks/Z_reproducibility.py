@@ -29,8 +29,9 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hgtools import artefacts
+from hgtools import artefacts, downloads
 from hgtools.book import TIMINGS_FILE
+from hgtools.catalogue import BOOK_LIBRARIES, software_versions
 from hgtools.pipeline import open_run, project_root
 
 run = open_run(config)
@@ -38,12 +39,27 @@ meta = run.meta
 display(run)  # the banner naming the data source
 
 # %% [markdown]
+# ## Downloads
+#
+# The catalogue this build made and the models it trained, with their cards (`hgtools.downloads`).
+# The stacks' ExtraTrees and kNN members are not offered (hundreds of MB at full size): rebuild
+# them with `make book`, which caches them under `data/cache/models/`.
+
+# %%
+rows = downloads.export(run, "downloads")  # beside this page: Sphinx copies linked files into the site
+display(Markdown("\n".join(f"- {{download}}`{row['file']} <downloads/{row['file']}>` ({row['size [MB]']} MB): "
+                            f"{row['what']}" for row in rows)))
+
+# %% [markdown]
 # ## This build
 
 # %%
 build = {**run.config.identity(), "sizes": run.config.sizes.name, "catalogue file": run.catalogue.path.name}
 display(pd.Series({k: str(v) for k, v in build.items()}, name="value").to_frame())
-display(pd.Series(meta.get("versions", {}), name="version").to_frame())
+versions = pd.DataFrame({"this build": software_versions(BOOK_LIBRARIES),
+                         "catalogue written with": pd.Series(meta.get("versions", {}))}).fillna("")
+versions.index.name = "library (computes numbers of this book)"
+display(versions)
 if Path(TIMINGS_FILE).exists():  # written by the build beside the executed notebooks
     timings = pd.Series(json.loads(Path(TIMINGS_FILE).read_text()), name="seconds").to_frame()
     timings.index.name = "stage (notebooks executed before this page)"

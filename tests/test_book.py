@@ -20,7 +20,7 @@ REMOTE = re.compile(r"<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*[\"'](?:https?:
 
 def test_notebook_order_follows_the_toc():
     stems = notebook_order(ROOT)
-    assert stems[0] == "01_data" and stems[-1] == "Z_reproducibility"
+    assert stems[0] == "00_findings" and stems[1] == "01_data" and stems[-1] == "Z_reproducibility"
     for stem in stems:
         assert (ROOT / "notebooks" / f"{stem}.py").exists(), stem
 
@@ -48,19 +48,21 @@ def test_every_page_is_built(quick_book):
 
 @pytest.mark.slow
 def test_no_remote_assets_and_labelled_figures(quick_book):
-    _, html = quick_book
+    out, html = quick_book
     for page in html.rglob("*.html"):
         text = page.read_text(errors="replace")
         assert not REMOTE.search(text), f"{page} loads a remote script or stylesheet"
+        assert str(out / "data") not in text, f"{page} shows the build's absolute data path"
     figures = {"01_data": 3, "A1_embedded_universe": 3, "03_predictions": 5, "04_feature_importance": 2,
-               "05_clustering": 1, "06_discussion": 1}
+               "05_clustering": 1, "06_discussion": 1, "08_beyond_mean": 5}
     for stem, count in figures.items():
         text = (html / GENERATED / f"{stem}.html").read_text()
         assert "not IllustrisTNG300 results" in text.replace("**", "")
         assert len(set(re.findall(r"<img[^>]+?([0-9a-f]{20,})\.png", text))) >= count, stem
     for stem, words in {"04_feature_importance": ("Fig. 7", "Fig. 8", "oracle"),
                         "05_clustering": ("Table 2", "Fig. 9", "χ²"),
-                        "06_discussion": ("Fig. 10", "study raw", "oracle")}.items():
+                        "06_discussion": ("Fig. 10", "study raw", "oracle"),
+                        "08_beyond_mean": ("Table J1", "flow", "energy distance / noise floor")}.items():
         text = (html / GENERATED / f"{stem}.html").read_text()
         assert all(w in text for w in words), stem
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
