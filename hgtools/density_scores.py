@@ -117,7 +117,8 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
         true_res = t[inside] - ref[inside]
         for j, target in enumerate(TARGETS):
             rows.append((label, target, model_res[:, j].std(), true_res[:, j].std(), int(inside.sum())))
-        cm, ct = np.corrcoef(model_res, rowvar=False), np.corrcoef(true_res, rowvar=False)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a point model's residuals may have no spread
+            cm, ct = np.corrcoef(model_res, rowvar=False), np.corrcoef(true_res, rowvar=False)
         for a, b in pairs:
             i, j = TARGETS.index(a), TARGETS.index(b)
             rows.append((label, f"{a}~{b}", cm[i, j], ct[i, j], int(inside.sum())))
