@@ -136,30 +136,38 @@ class Run:
     def density_models(self) -> dict:
         """The conditional density models (:data:`hgtools.density.DENSITY_MODELS`), from the cache or fitted now.
 
-        Fitted on the catalogue's training split (early stopping on its
-        validation split) with the run's seed; saved under
-        ``<data_dir>/cache/density/<key>/<model>`` like the point models.
+        Saved under :attr:`density_folder` (``<data_dir>/cache/density/<key>/<model>``)
+        like the point models; :meth:`fit_density` fits a missing one.
         """
         from hgtools import density
 
-        key, epochs = self._density_key(), self.config.sizes.density_epochs
-        folder = self.density_folder
         out = {}
         for name in density.DENSITY_MODELS:
-            if (folder / name / "card.json").exists():
-                out[name], _ = density.load_density(folder / name)
+            if (self.density_folder / name / "card.json").exists():
+                out[name], _ = density.load_density(self.density_folder / name)
                 if self.verbose:
                     report(f"density model {name}: reusing the cached fit")
-                continue
-            params = {} if name == "residual" else {"epochs": epochs}
-            model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.seed, verbose=self.verbose,
-                                             **params)
-            density.save_density(model, folder / name, {"run": self.config.to_dict(), "cache_key": key,
-                                                        "catalogue": self.catalogue.identity()})
-            if self.verbose:
-                report(f"density model {name}: fitted in {model.fit_seconds_:.0f} s")
-            out[name] = model
+            else:
+                out[name] = self.fit_density(name)
         return out
+
+    def fit_density(self, name: str):
+        """Fit density model ``name`` on the training split (early stopping on the validation split) and cache it.
+
+        Uses the run's seed and sizes; replaces a cached fit of this run.
+        """
+        from hgtools import density
+
+        params = {} if name == "residual" else {"epochs": self.config.sizes.density_epochs}
+        model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.seed, verbose=self.verbose,
+                                         **params)
+        density.save_density(model, self.density_folder / name, {"run": self.config.to_dict(),
+                                                                  "cache_key": self._density_key(),
+                                                                  "catalogue": self.catalogue.identity()},
+                             overwrite=True)
+        if self.verbose:
+            report(f"density model {name}: fitted in {model.fit_seconds_:.0f} s")
+        return model
 
     @cached_property
     def larger_universe(self) -> pd.DataFrame:

@@ -242,3 +242,4 @@ def test_point_models_refuse_draws(tmp_path, capsys):
     assert cli.main(["predict", "--models", str(tmp_path / "set"), "--halos", str(halos),
                      "--out", str(tmp_path / "o.parquet"), "--draws", "2"]) != 0
     assert "draws need a density model" in capsys.readouterr().err
+
