@@ -24,7 +24,6 @@
 config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import claims

@@ -51,7 +51,6 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import plots, reference, sampling
-from hgtools.catalogue import TARGETS
 from hgtools.pipeline import density_scores, open_run, project_root
 
 run = open_run(config)
