@@ -17,10 +17,14 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from hgtools.config import RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GENERATED = "book/generated"
 
@@ -184,6 +188,34 @@ def _kernel_environment():
 
 #: The file, beside the executed notebooks, where a build records how long each stage took.
 TIMINGS_FILE = "timings.json"
+#: Where the benchmarks of ``bench/`` record their results (``<name>.json``).
+BENCH_RESULTS = "bench/results"
+
+
+def bench_results(root: Path, names: list[str] | None = None) -> list[tuple[str, str, pd.DataFrame | None]]:
+    """Recorded benchmark results for the book: ``(name, caption, table)`` per name (default: every one).
+
+    The caption (MyST) names the title, command, date and machine of the
+    recorded run; the table has empty cells where a row has no value.  A
+    result not recorded yet gives table None and a caption saying so.
+    """
+    import pandas as pd
+
+    folder = Path(root) / BENCH_RESULTS
+    if names is None:
+        names = sorted(p.stem for p in folder.glob("*.json"))
+    out = []
+    for name in names:
+        path = folder / f"{name}.json"
+        if not path.exists():
+            out.append((name, f"No recorded benchmark `{BENCH_RESULTS}/{name}.json` (run `make bench`).", None))
+            continue
+        record = json.loads(path.read_text())
+        table = pd.DataFrame(record["rows"]).convert_dtypes()
+        caption = (f"**{record.get('title', name)}** — `{record.get('command', '')}`, {record.get('date', '')}, "
+                   f"{record.get('machine', '')}")
+        out.append((name, caption, table.astype(object).where(table.notna(), "")))
+    return out
 
 
 def _write_timings(staging: Path, timings: dict) -> None:

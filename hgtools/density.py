@@ -440,7 +440,7 @@ class GaussianDensity(_NetworkDensity):
         self.verbose = verbose
 
     def _build(self) -> None:
-        tf, _, tf_keras = _tensorflow()
+        _, _, tf_keras = _tensorflow()
         self._functions = {}
         d = len(TARGETS)
         layers = [tf_keras.layers.Dense(units, activation="relu") for units in self.hidden]

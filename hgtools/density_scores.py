@@ -194,10 +194,16 @@ def mean_energy_distance(draws1, draws2, scale) -> float:
     return float(metrics.conditional_energy_distance(np.asarray(draws1, float) / s, np.asarray(draws2, float) / s).mean())
 
 
-def energy_distances(model_draws, true_draws, independent_true_draws, scale) -> dict[str, float]:
-    """Mean conditional energy distance, model vs truth and its noise floor (truth vs independent truth)."""
+def energy_distances(model_draws, true_draws, independent_true_draws, scale,
+                     floor: float | None = None) -> dict[str, float]:
+    """Mean conditional energy distance, model vs truth and its noise floor (truth vs independent truth).
+
+    ``floor``, when given (measured once for several models), is used instead
+    of measuring it from ``independent_true_draws`` (which may then be None).
+    """
     model = mean_energy_distance(model_draws, true_draws, scale)
-    floor = mean_energy_distance(independent_true_draws, true_draws, scale)
+    if floor is None:
+        floor = mean_energy_distance(independent_true_draws, true_draws, scale)
     return {"energy distance": model, "noise floor": floor, "ratio": model / floor}
 
 

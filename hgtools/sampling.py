@@ -93,8 +93,7 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
             if truth_law is not None:
                 model_draws = models[name].sample(features.iloc[pick].to_numpy(dtype=float), energy_draws,
                                                   seed=[seed, 0xE, len(parts["summary"])])
-                distance = ds.mean_energy_distance(model_draws, true_a, scale)
-                energy = {"energy distance": distance, "noise floor": floor, "ratio": distance / floor}
+                energy = ds.energy_distances(model_draws, true_a, None, scale, floor=floor)
                 if models[name].has_log_prob:
                     kl = ds.kl_estimate(models[name].log_prob(features.to_numpy(dtype=float), truth), true_lp)
         parts["summary"].append(ds.summary(marginal, joint, spread, coverage, energy, kl).rename(name))

@@ -39,12 +39,10 @@
 config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
-import json
-
-import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import clustering, plots, populate, reference
+from hgtools.book import bench_results
 from hgtools.pipeline import open_run, project_root
 
 run = open_run(config)
@@ -123,13 +121,9 @@ if run.catalogue.has_oracle:
 # command and the date are those of the recorded run.
 
 # %%
-bench = project_root() / "bench" / "results" / "populate.json"
-if bench.exists():
-    result = json.loads(bench.read_text())
-    display(Markdown(f"`{result['command']}` — {result['date']}, {result['machine']}"))
-    table = pd.DataFrame(result["rows"]).convert_dtypes()
-    display(table.astype(object).where(table.notna(), ""))
-else:
-    display(Markdown("No recorded benchmark (run `python bench/populate.py`)."))
+for _, caption, table in bench_results(project_root(), ["populate"]):
+    display(Markdown(caption))
+    if table is not None:
+        display(table)
 display(Markdown(f"Default partition size: {populate.ROWS_PER_PARTITION:,} rows; "
                  f"delta_3 tracers from log M_h = {populate.DELTA3_MIN_MASS:g}."))

@@ -45,12 +45,10 @@
 config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
 
 # %%
-import json
-
-import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import plots, reference, sampling
+from hgtools.book import bench_results
 from hgtools.pipeline import density_scores, open_run, project_root
 
 run = open_run(config)
@@ -202,12 +200,7 @@ display(Markdown("\n".join(verdicts)))
 # date and machine are those of the recorded run, not necessarily of this page's.
 
 # %%
-for name in ("density", "density_scores"):
-    path = project_root() / "bench" / "results" / f"{name}.json"
-    if path.exists():
-        result = json.loads(path.read_text())
-        display(Markdown(f"**{result['title']}** — `{result['command']}`, {result['date']}, {result['machine']}"))
-        table = pd.DataFrame(result["rows"]).convert_dtypes()
-        display(table.astype(object).where(table.notna(), ""))
-    else:
-        display(Markdown(f"No recorded benchmark `bench/results/{name}.json` (run `python bench/density.py`)."))
+for _, caption, table in bench_results(project_root(), ["density", "density_scores"]):
+    display(Markdown(caption))
+    if table is not None:
+        display(table)

@@ -30,7 +30,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hgtools import artefacts, downloads
-from hgtools.book import TIMINGS_FILE
+from hgtools.book import TIMINGS_FILE, bench_results
 from hgtools.catalogue import BOOK_LIBRARIES, software_versions
 from hgtools.pipeline import open_run, project_root
 
@@ -85,12 +85,9 @@ display(Markdown(artefacts.map_markdown()))
 # Run `make bench` to measure them again; each result names its command, date and machine.
 
 # %%
-bench_dir = project_root() / "bench" / "results"
-results = sorted(bench_dir.glob("*.json")) if bench_dir.exists() else []
+results = bench_results(project_root())
 if not results:
     print("no benchmark results yet: run `make bench`")
-for path in results:
-    record = json.loads(path.read_text())
-    display(Markdown(f"### {record.get('title', path.stem)}\n\n`{record.get('command', '')}` — "
-                     f"{record.get('date', '')}, {record.get('machine', '')}"))
-    display(pd.DataFrame(record["rows"]))
+for _, caption, table in results:
+    display(Markdown(caption))
+    display(table)

@@ -9,7 +9,7 @@ import pytest
 from hgtools import painting
 from hgtools.catalogue import TARGETS
 from hgtools.universe import UniverseConfig
-from hgtools.universe.haloes import LOG_MASS_CUT, dark_matter_haloes, generate_halos
+from hgtools.universe.haloes import LOG_MASS_CUT, generate_halos
 
 BOX = 48.0
 
