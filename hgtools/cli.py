@@ -12,6 +12,7 @@ def _run_config(args: argparse.Namespace, **options):
     from hgtools.config import RunConfig
 
     return RunConfig(source=args.source, seed=args.seed, box_size=args.box_size, quick=getattr(args, "quick", False),
+                     train_seed=getattr(args, "train_seed", None),
                      data_dir=str(args.data_dir), catalogue=None if args.catalogue is None else str(args.catalogue),
                      options=options)
 
@@ -275,6 +276,8 @@ def parser() -> argparse.ArgumentParser:
     _add_run_arguments(b)
     b.add_argument("--quick", action="store_true",
                    help="small configuration (smaller box, grids, mesh) for CI and quick checks")
+    b.add_argument("--train-seed", type=int, default=None,
+                   help="seed of the split, fits and model draws only (default: --seed; the universe keeps --seed)")
     b.add_argument("--catalogue", type=Path, default=None,
                    help="the catalogue file (default: the run's file in --data-dir; built there for mock)")
     b.add_argument("--root", type=Path, default=Path("."), help="repository root (default .)")

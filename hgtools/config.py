@@ -91,6 +91,9 @@ class RunConfig:
         catalogue built from TNG files with ``hgtools catalogue --source tng``).
     seed : int
         Seed of every random step (universe, zero-SFR recipe, split, models).
+    train_seed : int, optional
+        Another seed for the split, the fits and the models' draws only (the universe keeps
+        ``seed``), to measure how results move with training alone; default ``seed``.
     box_size : float, optional
         Side of the embedded universe [Mpc/h]; default :data:`TNG300_BOX_SIZE`,
         or the quick box with ``quick``.  Sources that read files take the box
@@ -111,6 +114,7 @@ class RunConfig:
     seed: int = DEFAULT_SEED
     box_size: float | None = None
     quick: bool = False
+    train_seed: int | None = None
     data_dir: str = DEFAULT_DATA_DIR
     catalogue: str | None = None
     options: dict = field(default_factory=dict)
@@ -119,6 +123,9 @@ class RunConfig:
         source = self.data_source  # raises on an unknown name
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.train_seed is not None and (isinstance(self.train_seed, bool) or not isinstance(self.train_seed, int)
+                                            or self.train_seed < 0):
+            raise ConfigError(f"train_seed must be a non-negative integer or None, got {self.train_seed!r}")
         if not isinstance(self.quick, bool):
             raise ConfigError(f"quick must be true or false, got {self.quick!r}")
         if self.box_size is None and source.generated:
@@ -150,9 +157,15 @@ class RunConfig:
         """The sizes of this run's derived computations (:data:`QUICK` or :data:`FULL`)."""
         return QUICK if self.quick else FULL
 
+    @property
+    def training_seed(self) -> int:
+        """The seed of the split, the fits and the model draws: ``train_seed``, else ``seed``."""
+        return self.seed if self.train_seed is None else self.train_seed
+
     def identity(self) -> dict:
         """What decides the content of this run's results (no folders): part of every cache key."""
-        return {"source": self.source, "seed": self.seed, "box_size": self.box_size, "quick": self.quick,
+        return {"source": self.source, "seed": self.seed, "train_seed": self.training_seed,
+                "box_size": self.box_size, "quick": self.quick,
                 "options": {k: os.fspath(v) if isinstance(v, os.PathLike) else v
                             for k, v in sorted(self.options.items())}}
 

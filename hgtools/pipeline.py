@@ -159,7 +159,7 @@ class Run:
         from hgtools import density
 
         params = {} if name == "residual" else {"epochs": self.config.sizes.density_epochs}
-        model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.seed, verbose=self.verbose,
+        model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.training_seed, verbose=self.verbose,
                                          **params)
         density.save_density(model, self.density_folder / name, {"run": self.config.to_dict(),
                                                                   "cache_key": self._density_key(),
@@ -305,7 +305,7 @@ def _importances(run: Run) -> pd.DataFrame:
     oracle = (lambda features: run.catalogue.oracle(features)) if run.catalogue.has_oracle else None
     features, stacks = importance.model_importances(run.models.folder / "models", run.predictions,
                                                     n_repeats=sizes.importance_repeats,
-                                                    max_rows=sizes.importance_rows, seed=run.config.seed,
+                                                    max_rows=sizes.importance_rows, seed=run.config.training_seed,
                                                     oracle=oracle)
     return pd.concat({"features": features, "stacks": stacks}, names=["kind"]).reset_index(0)
 
@@ -381,7 +381,7 @@ def _density_scores(run: Run) -> pd.DataFrame:
     reference = (run.oracle[list(TARGETS)].to_numpy() if run.oracle is not None
                  else sampling.stack_values(run.predictions, "raw"))
     tables = sampling.score_tables(run.density_models, run.predictions, n_draws=sizes.density_draws,
-                                   seed=run.config.seed, reference=reference, truth_law=run.truth_law(),
+                                   seed=run.config.training_seed, reference=reference, truth_law=run.truth_law(),
                                    energy_haloes=sizes.energy_haloes)
     summary = tables.pop("summary").rename_axis("score").reset_index()
     return pd.concat([summary.assign(part="summary"), *(t.assign(part=k) for k, t in tables.items())],
@@ -393,14 +393,14 @@ def _sampled_spectra(run: Run) -> pd.DataFrame:
 
     sizes = run.config.sizes
     return sampling.sampled_spectra(run.density_models["flow"], run.predictions, run.catalogue.box_size,
-                                    n_draws=sizes.clustering_draws, seed=run.config.seed, n_mesh=sizes.n_mesh)
+                                    n_draws=sizes.clustering_draws, seed=run.config.training_seed, n_mesh=sizes.n_mesh)
 
 
 def _galaxy_assembly(run: Run) -> pd.DataFrame:
     from hgtools import sampling
 
     return sampling.galaxy_assembly_bias(run.predictions, run.density_models["flow"], run.catalogue.box_size,
-                                         n_draws=run.config.sizes.clustering_draws, seed=run.config.seed)
+                                         n_draws=run.config.sizes.clustering_draws, seed=run.config.training_seed)
 
 
 def headline(run: Run) -> dict[str, pd.DataFrame | None]:

@@ -13,6 +13,9 @@ import pandas as pd
 
 from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column
 
+#: The smallest text of any figure at its natural size [pt] (the browser test checks it stays >= 9 pt on the page).
+MIN_FONT_PT = 9.0
+
 #: Axis labels with units, by column.
 LABELS = {
     "M_h": r"$\log_{10} M_{\rm vir}\ [h^{-1}M_\odot]$",

@@ -46,8 +46,8 @@ class TrainingConfig:
 
     @classmethod
     def from_run(cls, config, **settings) -> TrainingConfig:
-        """The training settings of a :class:`hgtools.config.RunConfig` (seed and grids), with overrides."""
-        return cls(**{"seed": config.seed, "grids": config.sizes.grids, **settings})
+        """The training settings of a :class:`hgtools.config.RunConfig` (training seed and grids), with overrides."""
+        return cls(**{"seed": config.training_seed, "grids": config.sizes.grids, **settings})
 
     def grid(self, name: str) -> list[dict]:
         return self.grids[name]

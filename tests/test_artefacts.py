@@ -12,7 +12,8 @@ import pytest
 
 from hgtools import artefacts, pipeline
 from hgtools.catalogue import Catalogue
-from hgtools.config import FULL, QUICK, TNG300_BOX_SIZE, RunConfig
+from hgtools.config import FULL, QUICK, TNG300_BOX_SIZE, ConfigError, RunConfig
+from hgtools.training import TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = [*(f"Fig. {i}" for i in range(1, 11)), "Table 1", "Table 2", "Table B1", "Appendix A"]
@@ -138,6 +139,10 @@ def test_one_key_scheme_for_training_too(code_copy, universe, small_catalogue):
     assert key == artefacts.cache_key(artefacts.TRAINING, config, data, code_root=code_copy)
     assert key != artefacts.cache_key(artefacts.TRAINING, RunConfig(box_size=128.0, seed=1).identity(), data,
                                       code_root=code_copy)
+    assert key != artefacts.cache_key(artefacts.TRAINING, RunConfig(box_size=128.0, train_seed=1).identity(), data,
+                                      code_root=code_copy)
+    assert key == artefacts.cache_key(artefacts.TRAINING, RunConfig(box_size=128.0, train_seed=0).identity(), data,
+                                      code_root=code_copy)
     assert key != artefacts.cache_key(artefacts.TRAINING, config, data, code_root=code_copy,
                                       extra={"smogn_compat": "smogn-0.1.2"})
     changed = Catalogue(small_catalogue.assign(radius=small_catalogue["radius"] + 1e-9), universe[1]).identity()
@@ -162,6 +167,13 @@ def test_the_run_configuration_is_the_one_place_of_defaults():
 
     assert config.catalogue_path().name == f"mock-seed2-box64-{UniverseConfig().digest}.parquet"
     assert config.with_source("tng").box_size is None
+    # a training seed of its own moves the fits, not the universe
+    other = RunConfig(seed=2, quick=True, train_seed=5)
+    assert other.training_seed == 5 and config.training_seed == 2
+    assert other.catalogue_path() == config.catalogue_path()
+    assert TrainingConfig.from_run(other).seed == 5
+    with pytest.raises(ConfigError, match="train_seed"):
+        RunConfig(train_seed=-1)
     # no module of the package restates the defaults
     literal = re.compile(r"(?<![\w.])205(?:\.0)?(?![\w.])")
     for path in artefacts.PACKAGE_DIR.rglob("*.py"):
