@@ -192,12 +192,15 @@ TIMINGS_FILE = "timings.json"
 BENCH_RESULTS = "bench/results"
 
 
-def bench_results(root: Path, names: list[str] | None = None) -> list[tuple[str, str, pd.DataFrame | None]]:
+def bench_results(root: Path, names: list[str] | None = None,
+                  max_columns: int = 6) -> list[tuple[str, str, pd.DataFrame | None]]:
     """Recorded benchmark results for the book: ``(name, caption, table)`` per name (default: every one).
 
     The caption (MyST) names the title, command, date and machine of the
-    recorded run; the table has empty cells where a row has no value.  A
-    result not recorded yet gives table None and a caption saying so.
+    recorded run; the table has empty cells where a row has no value, and is
+    transposed when it has more than ``max_columns`` columns and fewer rows (so
+    that it fits the page).  A result not recorded yet gives table None and a
+    caption saying so.
     """
     import pandas as pd
 
@@ -214,7 +217,12 @@ def bench_results(root: Path, names: list[str] | None = None) -> list[tuple[str,
         table = pd.DataFrame(record["rows"]).convert_dtypes()
         caption = (f"**{record.get('title', name)}** — `{record.get('command', '')}`, {record.get('date', '')}, "
                    f"{record.get('machine', '')}")
-        out.append((name, caption, table.astype(object).where(table.notna(), "")))
+        table = table.astype(object).where(table.notna(), "")
+        if table.shape[1] > max_columns and len(table) < table.shape[1]:
+            first = table.columns[0]  # its values name the columns when they can
+            table = (table.set_index(first).T if table[first].is_unique
+                     else table.T.set_axis([f"row {i + 1}" for i in range(len(table))], axis=1))
+        out.append((name, caption, table))
     return out
 
 

@@ -153,3 +153,29 @@ def oracle_scores(predictions: pd.DataFrame, oracle: pd.DataFrame, targets=TARGE
     return pd.DataFrame({t: {"MSE": metrics.mse(predictions[t].to_numpy(), oracle[t].to_numpy()),
                              "PCC": metrics.pearson(predictions[t].to_numpy(), oracle[t].to_numpy())}
                          for t in targets}).T
+
+
+def seed_spread(runs: pd.DataFrame) -> pd.DataFrame:
+    """Which differences from the study exceed how much a score moves with the seeds.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        ``bench/seeds.py``'s table: a ``quantity`` column, one column per run named
+        ``"universe U, training T"``, ``range over universe seeds``, ``range over training seeds``
+        and ``study (TNG300)`` (empty where the study gives no value).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per quantity with a study value: the mean over the runs, the study's value, their
+        difference, the spread (the larger of the two ranges) and whether the difference exceeds it.
+    """
+    values = runs[[c for c in runs.columns if c.startswith("universe ")]].apply(pd.to_numeric, errors="coerce")
+    study = pd.to_numeric(runs["study (TNG300)"], errors="coerce")
+    spread = runs[["range over universe seeds", "range over training seeds"]].apply(pd.to_numeric).max(axis=1)
+    out = pd.DataFrame({"quantity": runs["quantity"], "mean over seeds": values.mean(axis=1), "study": study,
+                        "difference": values.mean(axis=1) - study, "seed spread": spread})
+    out = out[study.notna()].reset_index(drop=True)
+    out["exceeds the spread"] = out["difference"].abs() > out["seed spread"]
+    return out

@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars")
 
 #: Measures the article's figures and tables once the page has loaded; writes JSON into the DOM.
-_MEASURE = """
+_MEASURE = r"""
 <script>
 window.addEventListener('load', () => setTimeout(() => {
   const article = document.querySelector('article') || document.querySelector('main') || document.body;
@@ -48,8 +48,8 @@ window.addEventListener('load', () => setTimeout(() => {
     for (let el = table.parentElement; el && el !== article; el = el.parentElement) {
       if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible') scrolled = true;
     }
-    const head = table.querySelector('th, caption');
-    rows.push({kind: 'table', src: head ? head.textContent.trim().slice(0, 60) : '', width: r.width,
+    const head = table.querySelector('thead') || table.querySelector('th, caption');
+    rows.push({kind: 'table', src: head ? head.textContent.replace(/\s+/g, ' ').trim().slice(0, 80) : '', width: r.width,
                natural: table.scrollWidth, left: r.left, right: r.right, scrolled: scrolled});
   }
   const out = {article_left: box.left, article_right: box.right, viewport: document.documentElement.clientWidth,

@@ -64,17 +64,18 @@ print(f"cuts: log10 M_vir >= {LOG_HALO_MASS_MIN} and log10 M* >= {LOG_STELLAR_MA
 # keeps shot noise low in the clustering measurements of the later chapters.
 
 # %%
-parts = split(catalogue, run.config.seed)
+parts = split(catalogue, run.config.training_seed)
 sizes = pd.Series(parts.sizes(), name="galaxies").to_frame()
 sizes["fraction"] = (sizes["galaxies"] / len(catalogue)).round(4)
 display(sizes)
 
 # %% [markdown]
-# (fig-features)=
 # ## The halo features
 
 # %%
 display(plots.describe(catalogue, FEATURES).round(3))
+
+# %% mystnb={"figure": {"caption": "**Fig. D1.** Distributions of the five halo features of the catalogue: virial mass, concentration, spin, formation redshift, and the overdensity $\\delta_3$ (drawn as $\\log_{10}(\\delta_3 + 0.1)$).", "name": "fig-features"}}
 fig = plots.distributions(catalogue, FEATURES, meta)
 
 # %% [markdown]
@@ -82,22 +83,22 @@ fig = plots.distributions(catalogue, FEATURES, meta)
 # and spin are close to lognormal; $\delta_3$ spans more than two decades, from haloes in voids
 # to haloes in clusters.
 #
-# (fig-targets)=
 # ## The galaxy targets
 
 # %%
 display(plots.describe(catalogue, TARGETS).round(3))
-fig = plots.distributions(catalogue, TARGETS, meta, ncols=2)
+
+# %% mystnb={"figure": {"caption": "**Fig. D2.** Distributions of the four galaxy properties the models learn.", "name": "fig-targets"}}
+fig = plots.distributions(catalogue, TARGETS, meta)
 
 # %% [markdown]
 # Stellar mass has a single peak; sSFR and colour are bimodal — a star-forming population and a
 # quiescent one — and the size distribution is narrow. These shapes are what the models must
 # reproduce, not just the means.
 #
-# (fig-correlations)=
 # ## How the properties correlate
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. D3.** Pearson correlation of every pair of halo features and galaxy properties (value in each cell).", "name": "fig-correlations"}}
 fig = plots.correlation_matrix(catalogue, meta)
 
 # %% [markdown]
@@ -174,4 +175,4 @@ from hgtools.sources.tng_mini import write_mini_run
 with tempfile.TemporaryDirectory() as tmp:
     mini = write_mini_run(f"{tmp}/TNG-mini", n_random=200, seed=run.config.seed)
     tng_cat, tng_meta = tng_catalogue(mini.base_path, 99, seed=run.config.seed)
-display(tng_cat.head().round(3))
+display(tng_cat.head().round(3).T)  # one column per galaxy

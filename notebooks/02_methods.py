@@ -39,10 +39,9 @@ display(run)  # the banner naming the data source
 result = run.models
 
 # %% [markdown]
-# (fig-1)=
 # ## The two paths (Fig. 1)
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. 1.** The two training paths. The catalogue is split once; path 1 trains the four models on the training set as it is, path 2 on the training set after SMOGN; in each path a linear stack, fitted on the validation set, combines the four predictions, and every score is measured on the untouched test set.", "name": "fig-1"}}
 fig = plots.methods_schematic()
 
 # %% [markdown]
@@ -53,7 +52,7 @@ fig = plots.methods_schematic()
 # stack, and every score of the next chapter is measured on the test set.
 
 # %%
-sizes = pd.Series(split(catalogue, run.config.seed).sizes(), name="galaxies").to_frame()
+sizes = pd.Series(split(catalogue, run.config.training_seed).sizes(), name="galaxies").to_frame()
 sizes["fraction"] = (sizes["galaxies"] / len(catalogue)).round(4)
 display(sizes)
 
@@ -112,7 +111,7 @@ display(result.coefficients.set_index(["path", "target"]).round(3))
 # %%
 with pd.option_context("display.max_colwidth", None):
     display(pd.Series(result.notes, name="SMOGN relevance used").to_frame())
-display(training.smogn_bins(catalogue.iloc[split(catalogue, run.config.seed).train]).round(
+display(training.smogn_bins(catalogue.iloc[split(catalogue, run.config.training_seed).train]).round(
     {"from": 3, "to": 3, "balance factor": 3, "applied factor": 3}))
 settings = pd.DataFrame({t: {k: str(v) for k, v in s.items()} for t, s in training.STUDY_SETTINGS.items()}).T
 display(settings)
@@ -138,8 +137,12 @@ display(result.augmented.groupby("target")["value"].agg(lambda v: int(v.value_co
 
 # %%
 package = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2")
-train_rows = catalogue.iloc[split(catalogue, run.config.seed).train]
+train_rows = catalogue.iloc[split(catalogue, run.config.training_seed).train]
+
+# %% mystnb={"figure": {"caption": "**Appendix A.** Each target in the training set (grey) and after SMOGN: the published algorithm, as hgtools implements it, and the `smogn` 0.1.2 package."}}
 fig = plots.augmented_distributions(
     train_rows, {"published SMOGN": result.augmented, "smogn 0.1.2": package.augmented}, meta)
+
+# %%
 with pd.option_context("display.max_colwidth", None):
     display(pd.Series(package.notes, name="smogn 0.1.2 behaviour: relevance used").to_frame())

@@ -39,46 +39,46 @@ pred, oracle = run.predictions, run.oracle
 scores = evaluation.score_table(pred)
 
 # %% [markdown]
-# (fig-2)=
 # ## Distributions (Fig. 2)
 #
 # True distributions (grey) and predicted ones: each model of the raw path, each model of the
 # SMOGN path, and the two stacks.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. 2.** Distributions of the four properties in the test set (grey) and as predicted: each model of the raw path (left), of the SMOGN path (middle), and the two stacks (right).", "name": "fig-2"}}
 fig = plots.prediction_histograms(pred, meta)
 
 # %% [markdown]
-# (fig-3)=
 # ## Correlation between true and predicted values (Fig. 3)
 
 # %%
 oracle_pcc = None if oracle is None else evaluation.oracle_scores(pred, oracle)["PCC"].to_dict()
-fig = plots.scores_by_model(scores, "PCC", meta, oracle_pcc, ylabel="Pearson r (test set)")
+study_pcc = {path: {t: pcc for t, (_, pcc) in values.items()} for path, values in reference.STUDY_TABLE_B1.items()}
+
+# %% mystnb={"figure": {"caption": "**Fig. 3.** Pearson r between true and predicted values of every model (lines) and stack (diamonds), raw path (top) and SMOGN path (bottom). Red stars: the oracle, the best any model can reach on these data; gold stars: the study's stacks on TNG300-1 (its Table B1), a published reference, not this run.", "name": "fig-3"}}
+fig = plots.scores_by_model(scores, "PCC", meta, oracle_pcc, ylabel="Pearson r (test set)", study=study_pcc)
 
 # %% [markdown]
-# (fig-4)=
 # ## Distance between true and predicted distributions (Fig. 4)
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. 4.** One-dimensional KS distance between the true and the predicted distributions, as in Fig. 3 (lower is better). The study gives no KS values in numbers (its Fig. 4 is a plot), so none are drawn here.", "name": "fig-4"}}
 fig = plots.scores_by_model(scores, "KS", meta, ylabel="1D KS distance D (test set)")
+
+# %%
 display(scores.pivot_table(index=["target", "model"], columns="path", values=["PCC", "MSE", "KS"]).round(4))
 
 # %% [markdown]
-# (fig-5)=
 # ## One galaxy at a time (Fig. 5)
 
-# %%
-fig = plots.true_vs_predicted(pred, meta, seed=run.config.seed)
+# %% mystnb={"figure": {"caption": "**Fig. 5.** True against predicted values of the two stacks for up to 30,000 random test galaxies (colour: galaxies per hexagon, log scale; dashed: one to one).", "name": "fig-5"}}
+fig = plots.true_vs_predicted(pred, meta, seed=run.config.training_seed)
 
 # %% [markdown]
-# (fig-6)=
 # ## Joint relations (Fig. 6)
 #
 # Predicted relations between properties (density) against the true ones (contours): stellar
 # mass and size against halo mass, sSFR and colour against stellar mass, sSFR against colour.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. 6.** Joint relations of the stacked predictions (colour: galaxies per hexagon, log scale) against the true galaxies (contours at three levels of their density).", "name": "fig-6"}}
 fig = plots.joint_relations(pred, meta, reference.JOINT_RELATIONS)
 
 # %% [markdown]
@@ -106,7 +106,7 @@ display(run.artefact("table-1").round(4))
 
 # %%
 display(evaluation.stack_table(pred, oracle, n_boot=run.config.sizes.bootstrap_draws,
-                               seed=run.config.seed).round(4))
+                               seed=run.config.training_seed).round(4).T)  # one column per property
 
 # %% [markdown]
 # ## What the SMOGN fix changes

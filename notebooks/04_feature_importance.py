@@ -34,6 +34,7 @@ from IPython.display import Markdown, display
 
 from hgtools import importance, plots
 from hgtools.pipeline import importances, open_run
+from hgtools.reference import tng300_law
 
 run = open_run(config)
 meta = run.meta
@@ -46,11 +47,10 @@ display(Markdown(f"Halo-feature importances: {features['rows'].iloc[0]:,} random
                  f"{features['repeats'].iloc[0]} shuffles per feature."))
 
 # %% [markdown]
-# (fig-7)=
 # ## Importance of the halo features (Fig. 7)
 
-# %%
-fig = plots.feature_importances(features, meta)
+# %% mystnb={"figure": {"caption": "**Fig. 7.** Permutation importance of each halo feature in per cent of halo mass's (symmetric log scale), per model (bars: mean and spread of the shuffles), raw path (left) and SMOGN path (right). Black outlines: the embedded universe's own law (the oracle scored like a model); gold stars: TNG300-1's law measured on the study's released LightGBM models (reference table, not this run).", "name": "fig-7"}}
+fig = plots.feature_importances(features, meta, tng300_law("law_importance"))
 
 # %% [markdown]
 # The same numbers as a table (per cent of halo mass's importance; mean over the shuffles).
@@ -79,13 +79,15 @@ else:
     display(Markdown("The data are not from the embedded universe: the true law is unknown."))
 
 # %% [markdown]
-# (fig-8)=
 # ## Importance of each model inside the stacks (Fig. 8)
 #
 # The stack is a linear regression on the four models' predictions; shuffling one model's
-# predictions shows how much the stack relies on it. Percentages of LightGBM's importance
-# (log scale above 1 %).
+# predictions shows how much the stack relies on it. The figure gives each model's share of its
+# stack's importance beside the stack's weights; the table, the same importances in per cent of
+# LightGBM's (the study's normalisation).
+
+# %% mystnb={"figure": {"caption": "**Fig. 8.** Left: each model's share of its stack's permutation importance (the four importances of a stack normalised to 100 %). Right: the stack's linear coefficients. The four inputs predict the same quantity and are strongly collinear, so weight and importance can move between them without changing the stack's predictions: the shares say which models a stack leans on, not which model is better.", "name": "fig-8"}}
+fig = plots.stack_importances(stacks, meta, run.models.coefficients)
 
 # %%
-fig = plots.stack_importances(stacks, meta)
 display(stacks.pivot_table(index="target", columns=["path", "feature"], values="relative %", sort=False).round(1))

@@ -65,20 +65,17 @@ display(Markdown(f"{len(pred):,} test galaxies in a {meta['box_size']:g} Mpc/h b
 
 # %%
 bins = clustering.bin_table({name: table for name, (table, _) in samples.items()})
-display(bins.round(3))
+for part in ("edges|centre", "^N ", "^median "):  # the bins, then counts, then medians per sample
+    display(bins.filter(regex=part).round(3))
 empty = [f"{prop} bin {b} ({column[2:]})" for (prop, b), row in bins.iterrows()
          for column in bins.columns if column.startswith("N ") and row[column] == 0]
 if empty:
     display(Markdown("No galaxy falls in " + ", ".join(empty) + ": these bins have no spectrum below."))
 
 # %% [markdown]
-# (fig-9)=
 # ## Power spectra (Fig. 9)
-#
-# Solid: true properties (band: Eq. 6 error); dashed: raw stack; dotted: SMOGN stack;
-# dash-dotted: oracle. Lower panels: Eq. (7) residuals of the predictions.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. 9.** Power spectra of the two-bin splits of each property (blue: low bin, red: high bin, centred where each title says): true galaxies (solid; band: Eq. 6 error), raw stack (dashed), SMOGN stack (dotted), oracle (dash-dotted). Lower panels: Eq. (7) residuals. The χ² of each bin and sample are in the table below.", "name": "fig-9"}}
 fig = plots.power_spectra(spectra, chi2, reference.STUDY_BIN_CENTRES, meta)
 
 # %% [markdown]

@@ -25,8 +25,9 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hgtools import artefacts, claims, plots
-from hgtools.pipeline import headline, open_run
+from hgtools import artefacts, claims, evaluation, plots
+from hgtools.book import bench_results
+from hgtools.pipeline import headline, open_run, project_root
 
 run = open_run(config)
 meta = run.meta
@@ -35,7 +36,6 @@ found = headline(run)  # the chapters' numbers: scores, chi2, oracle, Fig. 10, T
 scores, chi2, best = found["scores"], found["chi2"], found["oracle"]
 
 # %% [markdown]
-# (fig-10)=
 # ## Galaxy properties as inputs (Fig. 10)
 #
 # For each target, a network with that target's architecture learns it from the five halo
@@ -45,7 +45,11 @@ scores, chi2, best = found["scores"], found["chi2"], found["oracle"]
 
 # %%
 raw_stack = scores[(scores["model"] == "stack") & (scores["path"] == "raw")].set_index("target")
+
+# %% mystnb={"figure": {"caption": "**Fig. 10.** True against predicted values for networks given the five halo features and the three other galaxy properties (colour: galaxies per hexagon, log scale). Each box gives the Pearson r and, in brackets, the raw stack's r from halo features alone.", "name": "fig-10"}}
 fig = plots.galaxy_inputs(found["informed"], meta, raw_stack["PCC"].to_dict())
+
+# %%
 display(pd.concat({"halo + galaxy inputs (NN)": found["informed_scores"][["MSE", "PCC"]],
                    "halo inputs (raw stack)": raw_stack[["MSE", "PCC"]]}, axis=1).round(3))
 
@@ -97,6 +101,29 @@ if best is not None:
     lines.insert(0, "Gap between the oracle's r and the raw stack's: "
                  + ", ".join(f"{t} {g:+.3f}" for t, g in gap.items()) + ".\n")
 display(Markdown("\n".join(lines) if lines else "Every predicted spectrum has χ² below its number of bandpowers."))
+
+# %% [markdown]
+# ## How much the numbers move with the seed
+#
+# Bootstrap intervals (Table B1) resample the test set only. `bench/seeds.py` reruns the whole
+# pipeline — universe, split, training, stacks, Table 1 and Fig. 9's spectra — for three universe
+# seeds (each trained with its own seed) and, on universe 0, for two more training seeds (the
+# same galaxies, another split and other fits), at the full size of the default run. Its recorded
+# results, then each quantity the study gives a number for, with the difference between the mean
+# over the seeds and the study's value against the larger of the two seed ranges. A difference
+# inside the spread is not a difference this book can claim; one outside it is a property of the
+# embedded universe or of the methods, not of the seed.
+
+# %%
+for _, caption, runs in bench_results(project_root(), ["seeds"]):
+    display(Markdown(caption))
+    if runs is not None:
+        display(runs.set_index("quantity"))
+        spread = evaluation.seed_spread(runs)
+        display(spread.set_index("quantity").round(4))
+        beyond = spread[spread["exceeds the spread"]]
+        display(Markdown(f"**{len(beyond)} of {len(spread)}** differences from the study exceed the seed spread"
+                         + (": " + ", ".join(beyond["quantity"]) + "." if len(beyond) else ".")))
 
 # %% [markdown]
 # (table-claims)=

@@ -68,7 +68,6 @@ else:
                      "so this chapter shows the throughput only."))
 
 # %% [markdown]
-# (fig-painting)=
 # ## Clustering of the painted galaxies
 #
 # The study's two-bin splits (Table 2, Fig. 9) in the larger box, at the haloes' positions. Solid:
@@ -86,15 +85,17 @@ else:
 # that a halo hosts a galaxy above the cut — which needs the haloes without such a galaxy as well;
 # the study's catalogue, and this book's, leaves them out.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. P1.** Power spectra of the two-bin splits in the larger box (blue: low bin, red: high bin): true galaxies (solid; band: Eq. 6 error), the painted properties of the same haloes (dashed), and every halo painted and selected by its painted stellar mass (dotted). Lower panels: Eq. (7) residuals.", "name": "fig-painting"}}
 if run.catalogue.has_oracle:
     spectra = run.artefact("fig-painting")
     chi2 = clustering.chi2_table(spectra)
     fig = plots.power_spectra(spectra, chi2, reference.STUDY_BIN_CENTRES, painted_meta)
+
+# %%
+if run.catalogue.has_oracle:
     display(chi2.round(3))
 
 # %% [markdown]
-# (fig-delta3-threshold)=
 # ## $\delta_3$ and the objects counted
 #
 # $\delta_3$ counts objects within 3 Mpc/h relative to the mean count, so it depends on the
@@ -106,7 +107,7 @@ if run.catalogue.has_oracle:
 # objects from `--delta3-min-mass` (default 10, in $\log_{10} h^{-1}M_\odot$, the embedded
 # universe's tracer density) — below, the same haloes with three thresholds.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. P2.** $\\delta_3$ against halo mass when the objects counted start at three masses (median and 16–84 % band); the legend gives each threshold's tracer density.", "name": "fig-delta3-threshold"}}
 if run.catalogue.has_oracle:
     thresholds = run.artefact("fig-delta3-threshold")
     fig = plots.delta3_thresholds(thresholds, painted_meta)

@@ -57,7 +57,7 @@ display(run)  # the banner naming the data source
 models = run.density_models
 pred = run.predictions
 scores = density_scores(run)
-one_draw = {name: draws[0] for name, draws in sampling.draw_all(models, pred, 1, run.config.seed + 7).items()}
+one_draw = {name: draws[0] for name, draws in sampling.draw_all(models, pred, 1, run.config.training_seed + 7).items()}
 stacks = {label: sampling.stack_values(pred, path) for label, path in sampling.STACKS.items()}
 display(Markdown(f"{len(pred):,} test haloes; the models' validation mean log-density (nats, catalogue units): "
                  + ", ".join(f"{name} {getattr(m, 'validation_log_prob_', float('nan')):.3f}"
@@ -85,30 +85,29 @@ summary = scores["summary"]
 display(summary.round(4).astype(object).where(summary.notna(), "—"))
 
 # %% [markdown]
-# (fig-density-marginals)=
 # ## The populations (Fig. J1)
 #
 # One draw of each model for every test halo (lines) against the true galaxies (grey), and the
 # stacks' predictions (dashed). A conditional mean piles galaxies up where the truth has a spread:
 # the bimodal sSFR and colour collapse towards the middle; a draw restores the spread.
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. J1.** Distributions of the four properties: true test galaxies (grey), one draw of each density model per halo (lines), and the stacks' predictions (dashed).", "name": "fig-density-marginals"}}
 fig = plots.sampled_distributions(pred, {**one_draw, **stacks}, meta)
 
 # %% [markdown]
-# (fig-density-joint)=
 # ## Joint relations (Fig. J2)
 #
 # The relations of the study's Fig. 6 and Table 1 for one draw of the flow and of the Gaussian
 # network and for the raw stack (colour: density of the population; contours: the true galaxies).
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. J2.** Joint relations of one draw of the flow, one of the Gaussian network, and the raw stack's predictions (colour: galaxies per hexagon, log scale), against the true galaxies (contours).", "name": "fig-density-joint"}}
 fig = plots.sampled_joint(pred, {"flow": one_draw["flow"], "gaussian": one_draw["gaussian"],
                                  "raw stack": stacks["raw stack"]}, meta, reference.JOINT_RELATIONS)
+
+# %%
 display(scores["joint"].pivot(index="relation", columns="model", values="2D KS").round(4))
 
 # %% [markdown]
-# (fig-density-calibration)=
 # ## Calibration (Fig. J3)
 #
 # Top: the PIT — the rank of the true galaxy among the model's draws for its halo, per property.
@@ -117,7 +116,7 @@ display(scores["joint"].pivot(index="relation", columns="model", values="2D KS")
 # (circles) and 95 % (squares) interval, minus the nominal fraction, per halo-mass bin (grey band:
 # ±2 points, the goal).
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. J3.** Left: PIT histograms per property (flat at 1 when calibrated; a U: draws too narrow; a hump: too wide). Right: coverage of the central 68 % (circles) and 95 % (squares) intervals minus the nominal fraction, per halo-mass bin (grey band: ±2 points, the goal).", "name": "fig-density-calibration"}}
 if "coverage" in scores:
     fig = plots.density_calibration(scores["coverage"], scores["pit"], meta)
 
@@ -136,24 +135,25 @@ wide.insert(0, "truth", spread.drop_duplicates(["M_h_bin", "quantity"]).set_inde
 display(wide.round(3))
 
 # %% [markdown]
-# (fig-density-pk)=
 # ## Clustering of sampled galaxies (Fig. J4)
 #
-# The study's two-bin splits (Table 2, Fig. 9) for populations drawn from the flow: solid, the
-# truth (band: Eq. 6 error); dash-dotted, the mean of independent sampled populations (band: the
-# spread of the draws); dashed, the raw stack. The legend gives the χ² per bandpower with the Eq. 6
-# errors (bins with more than 1,000 true galaxies). A drawn galaxy lands in a bin with the right
+# The study's two-bin splits (Table 2, Fig. 9) for populations drawn from the flow, against the
+# truth and the raw stack; the table gives the χ² per bandpower with the Eq. 6 errors (bins with
+# more than 1,000 true galaxies). A drawn galaxy lands in a bin with the right
 # probability, so the extreme bins, which the stacks empty or fill wrongly, keep their clustering.
 
 # %%
 spectra = run.artefact("fig-density-pk")
+
+# %% mystnb={"figure": {"caption": "**Fig. J4.** Power spectra of the two-bin splits (blue: low bin, red: high bin): the truth (solid; band: Eq. 6 error), the mean of independent populations drawn from the flow (dash-dotted; band: the spread of the draws) and the raw stack (dashed). Lower panels: ratio to the truth. χ² per bandpower in the table below.", "name": "fig-density-pk"}}
 fig = plots.sampled_power_spectra(spectra, reference.STUDY_BIN_CENTRES, meta)
+
+# %%
 chi2 = (spectra[spectra["sample"] != "true"].drop_duplicates(["property", "bin", "sample"])
         .pivot(index=["property", "bin"], columns="sample", values="chi2 per bandpower"))
 display(chi2.round(2))
 
 # %% [markdown]
-# (fig-galaxy-assembly)=
 # ## Galaxy assembly bias (Fig. J5)
 #
 # At fixed halo mass, do galaxies with a high value of a property cluster differently from those
@@ -166,10 +166,12 @@ display(chi2.round(2))
 
 # %%
 assembly = run.artefact("fig-galaxy-assembly")
+if not len(assembly):
+    display(Markdown("Too few test galaxies in these halo-mass bins for counts in cells (this is a small run)."))
+
+# %% mystnb={"figure": {"caption": "**Fig. J5.** Galaxy assembly bias at fixed halo mass: large-scale bias of the top over the bottom quartile of each split, for the haloes, the true galaxies, sampled galaxies (mean and spread of the draws) and the raw stack.", "name": "fig-galaxy-assembly"}}
 if len(assembly):
     fig = plots.galaxy_assembly_bias(assembly, meta)
-else:
-    display(Markdown("Too few test galaxies in these halo-mass bins for counts in cells (this is a small run)."))
 
 # %% [markdown]
 # ## What it means for painting galaxies on haloes

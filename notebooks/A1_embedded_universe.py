@@ -126,9 +126,9 @@ display(pd.DataFrame({"corr(u_c, u_s)": universe.halos.corr_c_s, "corr(u_c, u_z)
 # standard deviation of spin adds at fixed mass).
 
 # %%
-law_table = pd.DataFrame(universe.law.values, index=pd.Index(universe.law.knots, name="log10 M_h knot")).T
-law_table.insert(0, "meaning", [PARAMETER_DOCS[name] for name in law_table.index])
-display(law_table.round(3))
+law_table = pd.DataFrame(universe.law.values, index=pd.Index(universe.law.knots, name="log10 M_h knot"))
+display(pd.Series({name: PARAMETER_DOCS[name] for name in law_table.columns}, name="meaning").to_frame())
+display(law_table.round(3).T.set_axis([f"{k:.2f}" for k in law_table.index], axis=1))
 
 # %% [markdown]
 # ## Calibration as code
@@ -166,14 +166,12 @@ display(calibration.round(4))
 print(f"generated in {meta['generation_seconds']} s (box {meta['box_size']:g} Mpc/h)")
 
 # %% [markdown]
-# (fig-law)=
 # ## The relations it contains
 
-# %%
+# %% mystnb={"figure": {"caption": "**Fig. A1.** Key relations of the embedded universe's galaxies (colour: galaxies per hexagon, log scale).", "name": "fig-law"}}
 fig = plots.law_relations(catalogue, meta)
 
 # %% [markdown]
-# (fig-bias)=
 # ## Clustering: halo bias and assembly bias
 #
 # Large-scale bias is measured from counts in cells of about $12\,h^{-1}$Mpc, each mass bin
@@ -186,13 +184,14 @@ bias = diagnostics.bias_table(catalogue, meta["box_size"])
 assembly = diagnostics.assembly_bias_table(catalogue, meta["box_size"])
 display(bias.round(3))
 display(assembly.round(3))
+
+# %% mystnb={"figure": {"caption": "**Fig. A2.** Top: large-scale bias of the embedded universe's haloes relative to the lowest-mass bin, measured (points, jackknife errors) and from standard bias models (lines). Bottom: bias of the oldest over the youngest 25 % in $z_{1/2}$ at fixed mass.", "name": "fig-bias"}}
 fig = plots.bias_by_mass(
     bias["M_h"].to_numpy(), bias["measured"].to_numpy(), bias["error"].to_numpy(),
     {name: bias[name].to_numpy() for name in ("tinker10", "sheth01", "cole89")}, meta,
     assembly=(assembly["M_h"].to_numpy(), assembly["old/young"].to_numpy(), assembly["error"].to_numpy()))
 
 # %% [markdown]
-# (fig-oracle)=
 # ## The oracle
 #
 # The best any model can do from halo properties alone: each galaxy's true property against
@@ -200,6 +199,8 @@ fig = plots.bias_by_mass(
 
 # %%
 orc = catalogue_oracle(catalogue, meta)
+
+# %% mystnb={"figure": {"caption": "**Fig. A3.** True properties against the oracle, E[property | five halo features] (colour: galaxies per hexagon, log scale); the titles give the Pearson r.", "name": "fig-oracle"}}
 fig = plots.oracle_vs_truth(catalogue, orc, meta)
 
 # %% [markdown]
@@ -218,7 +219,6 @@ law = diagnostics.law_comparison(catalogue, orc)
 display(diagnostics.law_summary(law).set_index(["comparison", "of"]).round(3))
 
 # %% [markdown]
-# (fig-law-calibration)=
 # The same comparison bin by bin (solid: this universe; dashed: TNG300-1), with the law's
 # permutation importances — the oracle scored like a model, in per cent of halo mass's — beside
 # those of the study's LightGBM models on TNG300-1 (black marks).
@@ -226,5 +226,9 @@ display(diagnostics.law_summary(law).set_index(["comparison", "of"]).round(3))
 # %%
 importance = diagnostics.law_importance(catalogue, meta, rows=run.config.sizes.importance_rows,
                                         seed=run.config.seed)
+
+# %% mystnb={"figure": {"caption": "**Fig. A4.** The embedded universe's law (solid) against TNG300-1's reference tables (dashed), per halo-mass bin: the secondary dependence of each property (first four panels), intrinsic scatter, residual correlations, quenched fraction, halo-feature correlations, and the law's feature importances (bars: here; black: TNG300-1).", "name": "fig-law-calibration"}}
 fig = plots.law_calibration(law, importance, meta)
+
+# %%
 display(importance.pivot(index="feature", columns="target", values=["here", "TNG300"]).round(2))

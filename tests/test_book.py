@@ -91,6 +91,24 @@ def test_pages_render_in_headless_chromium(quick_book, tmp_path):
 
 
 @pytest.mark.slow
+def test_every_table_and_figure_fits_a_1400_px_window_with_readable_text(quick_book):
+    from hgtools.layout import find_browser, layout_problems, measure_page
+
+    _, html = quick_book
+    if find_browser() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed")
+    problems, figures = [], 0
+    for page in sorted((html / "book").rglob("*.html")):
+        rows = measure_page(page, width=1400)
+        figures += int((rows["kind"] == "figure").sum())
+        problems += layout_problems(rows, page, min_pt=9.0)
+    assert figures >= 25, "the measurement found the book's figures"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
 def test_every_artefact_is_on_its_page_and_on_the_map(quick_book):
     from hgtools.artefacts import ARTEFACTS
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -109,3 +110,18 @@ def test_energy_distance_known_answers():
         metrics.pit(np.zeros((5, 3)), np.zeros(4))
     with pytest.raises(ValueError, match="finite"):
         metrics.coverage(np.full((5, 3), np.nan), np.zeros(3))
+
+
+def test_seed_spread_flags_only_differences_larger_than_the_spread():
+    from hgtools.evaluation import seed_spread
+
+    runs = pd.DataFrame({"quantity": ["PCC a (raw)", "PCC b (raw)", "χ² c"],
+                         "universe 0, training 0": [0.80, 0.70, 5.0], "universe 1, training 1": [0.82, 0.72, 9.0],
+                         "universe 0, training 1": [0.81, 0.74, 7.0],
+                         "range over universe seeds": [0.02, 0.02, 4.0], "range over training seeds": [0.01, 0.04, 2.0],
+                         "study (TNG300)": [0.75, 0.73, ""]})
+    out = seed_spread(runs).set_index("quantity")
+    assert list(out.index) == ["PCC a (raw)", "PCC b (raw)"]  # no study value: left out
+    assert out.loc["PCC a (raw)", "exceeds the spread"]  # 0.81 - 0.75 = 0.06 > 0.02
+    assert not out.loc["PCC b (raw)", "exceeds the spread"]  # 0.72 - 0.73 = -0.01, spread 0.04
+    assert out.loc["PCC a (raw)", "seed spread"] == 0.02
