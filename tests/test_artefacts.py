@@ -36,7 +36,9 @@ def test_every_cached_artefact_has_its_computation():
 def test_every_artefact_is_labelled_in_its_chapter():
     for artefact in artefacts.ARTEFACTS:
         source = (ROOT / "notebooks" / f"{artefact.chapter}.py").read_text()
-        assert f"# ({artefact.label})=" in source, (artefact.key, artefact.chapter)
+        # a section label, or the name of a captioned figure (its cell's MyST metadata)
+        assert (f"# ({artefact.label})=" in source or f'"name": "{artefact.label}"' in source), \
+            (artefact.key, artefact.chapter)
         for module in artefact.code:
             artefacts.module_file(module)  # every declared module exists
         for function in (artefact.compute, artefact.draw):
