@@ -249,7 +249,8 @@ def _by_bin(ax: plt.Axes, table: pd.DataFrame, key: str, colours: dict, here: st
     x = [np.mean([float(v) for v in b.split("-")]) for b in bins]
     for value, colour in colours.items():
         sub = table[table[key] == value].set_index("M_h_bin").reindex(bins)
-        ax.plot(x, sub[here], "-o", color=colour, ms=3, lw=1.2, label=value)
+        name = " – ".join(SHORT_LABELS.get(v, v) for v in str(value).split("~"))  # a pair "a~b" or one name
+        ax.plot(x, sub[here], "-o", color=colour, ms=3, lw=1.2, label=name)
         ax.plot(x, sub[tng], "--", color=colour, lw=1.0)
     ax.set_xlabel(LABELS["M_h"])
 
@@ -275,24 +276,24 @@ def law_calibration(parts: dict[str, pd.DataFrame], importance: pd.DataFrame, me
         sub = slopes[slopes["target"] == target].copy()
         for name in ("here", "TNG300"):
             sub[name] = sub[name] / TNG300_SAMPLE[target][1]
-        _by_bin(ax, sub, "feature", {f: c for f, c in feature_colours.items()})
+        _by_bin(ax, sub, "feature", feature_colours)
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_title(f"{SHORT_LABELS[target]}: top − bottom quartile of the feature")
         ax.set_ylabel("difference / property std")
-    axes.flat[0].legend([SHORT_LABELS[f] for f in SECONDARY], title="solid: here, dashed: TNG300-1", ncol=2)
+    axes.flat[0].legend(title="solid: here, dashed: TNG300-1", ncol=2)
     ax = axes.flat[4]
     if "intrinsic scatter" in parts:
         sc = parts["intrinsic scatter"].assign(ratio=lambda t: t["here"] / t["TNG300"], one=1.0)
         _by_bin(ax, sc, "target", dict(zip(TARGETS, plt.cm.Set1.colors)), here="ratio", tng="one")
         ax.axhspan(0.9, 1.1, color="0.9", zorder=0)
         ax.set_ylabel("intrinsic scatter / TNG300-1's")
-        ax.legend([SHORT_LABELS[t] for t in TARGETS], ncol=2)
+        ax.legend(ncol=2)
     ax = axes.flat[5]
     if "residual correlations" in parts:
         rc = parts["residual correlations"]
         _by_bin(ax, rc, "pair", dict(zip(dict.fromkeys(rc["pair"]), plt.cm.Dark2.colors)))
         ax.set_ylabel("correlation of residuals\nat fixed halo")
-        ax.legend(ncol=2, fontsize=MIN_FONT_PT)
+        ax.legend(ncol=2)
     ax = axes.flat[6]
     _by_bin(ax, parts["quenched fraction"].assign(what="log sSFR < -11"), "what", {"log sSFR < -11": "firebrick"})
     ax.set_ylabel("quenched fraction")

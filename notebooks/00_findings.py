@@ -26,8 +26,9 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 # %%
 from IPython.display import Markdown, display
 
-from hgtools import claims
-from hgtools.pipeline import density_scores, headline, open_run
+from hgtools import claims, evaluation
+from hgtools.book import bench_results
+from hgtools.pipeline import density_scores, headline, open_run, project_root
 
 run = open_run(config)
 display(run)  # the banner naming the data source
@@ -44,6 +45,22 @@ found = headline(run)
 # %%
 comparison = found["comparison"]
 display(comparison[comparison.index.str.startswith("PCC ")])
+
+# %% [markdown]
+# ## How much of it is the seed
+#
+# The recorded seed benchmark (`bench/seeds.py`: three universe seeds and three training seeds at
+# full size; {doc}`06_discussion` shows it whole): the differences from the study's published
+# numbers that are larger than the scores' spread over the seeds.
+
+# %%
+for _, caption, runs in bench_results(project_root(), ["seeds"]):
+    display(Markdown(caption))
+    if runs is not None:
+        spread = evaluation.seed_spread(runs)
+        beyond = spread[spread["exceeds the spread"]]
+        display(Markdown(f"**{len(beyond)} of {len(spread)}** differences from the study exceed the seed spread; "
+                         f"within it: {', '.join(spread.loc[~spread['exceeds the spread'], 'quantity']) or 'none'}."))
 
 # %% [markdown]
 # ## The study's claims, tested here

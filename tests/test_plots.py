@@ -121,3 +121,17 @@ def test_the_house_style_restores_only_its_own_settings():
         assert matplotlib.rcParams["legend.fontsize"] == before_size
     finally:
         matplotlib.interactive(before_interactive)
+
+
+def test_the_law_calibration_figure_names_its_lines(universe, meta):
+    from hgtools.diagnostics import law_comparison, law_importance
+    from hgtools.universe import catalogue_oracle
+
+    catalogue = universe[0]
+    law = law_comparison(catalogue, catalogue_oracle(catalogue, meta))
+    fig = plots.law_calibration(law, law_importance(catalogue, meta, rows=2000, repeats=2), meta)
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes if ax.get_legend()]
+    assert [plots.SHORT_LABELS[f] for f in ("C_h", "S_h", "z_h", "Delta3_h")] == legends[0]
+    labels = [label for names in legends for label in names]
+    assert any("–" in label for label in labels) and not any("~" in label for label in labels)  # pairs named
+    check(fig)
