@@ -671,6 +671,10 @@ def load_density(folder: str | os.PathLike) -> tuple[DensityModel, dict]:
         raise
     except Exception as err:  # zip/npz errors, missing arrays, wrong shapes
         raise ModelFileError(f"{path} cannot be loaded (damaged, or not written by hgtools?): {err}") from None
+    for attribute, key in (("validation_log_prob_", "validation_mean_log_prob"), ("epochs_run_", "epochs_run"),
+                           ("fit_seconds_", "fit_seconds")):  # what the fit measured, as the card recorded it
+        if card.get(key) is not None:
+            setattr(model, attribute, card[key])
     return model, card
 
 

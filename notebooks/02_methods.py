@@ -27,7 +27,7 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from hgtools import plots, training
 from hgtools.catalogue import split
@@ -70,9 +70,14 @@ display(sizes)
 search = result.search.copy()
 search["validation MSE"] = search["validation MSE"].round(5)
 best = search.loc[search.groupby(["path", "target", "model"])["validation MSE"].idxmin()]
-display(best.set_index(["path", "target", "model"])[["params", "validation MSE", "stopped at (trees or epochs)",
-                                                     "training rows"]])
-display(Markdown("All grid points tried:"))
+search = search.astype(object).where(search.notna(), "—")  # kNN and ERT do not stop early
+display(search.loc[best.index].set_index(["path", "target", "model"])[
+    ["params", "validation MSE", "stopped at (trees or epochs)", "training rows"]])
+
+# %% [markdown]
+# Every grid point tried (click to open):
+
+# %% tags=["hide-output"]
 display(search.set_index(["path", "target", "model"]))
 
 # %% [markdown]
@@ -111,8 +116,9 @@ display(result.coefficients.set_index(["path", "target"]).round(3))
 # %%
 with pd.option_context("display.max_colwidth", None):
     display(pd.Series(result.notes, name="SMOGN relevance used").to_frame())
-display(training.smogn_bins(catalogue.iloc[split(catalogue, run.config.training_seed).train]).round(
-    {"from": 3, "to": 3, "balance factor": 3, "applied factor": 3}))
+bins = training.smogn_bins(catalogue.iloc[split(catalogue, run.config.training_seed).train]).round(
+    {"from": 3, "to": 3, "balance factor": 3, "applied factor": 3})
+display(bins.astype(object).where(bins.notna(), "—"))
 settings = pd.DataFrame({t: {k: str(v) for k, v in s.items()} for t, s in training.STUDY_SETTINGS.items()}).T
 display(settings)
 

@@ -63,6 +63,8 @@ def test_save_load_round_trip(fitted, name, tmp_path):
     np.testing.assert_array_equal(model.sample(X, 2, seed=3), again.sample(X, 2, seed=3))
     if model.has_log_prob:
         np.testing.assert_array_equal(model.log_prob(X, Y), again.log_prob(X, Y))
+        # what the fit measured comes back with the model (the book reports it from the cache)
+        assert again.validation_log_prob_ == pytest.approx(model.validation_log_prob_)
     assert density.is_density(folder)
     with pytest.raises(FileExistsError):
         density.save_density(model, folder)
