@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,15 @@ def test_an_interrupted_run_is_finished_by_the_same_command(tmp_path, cluster, m
     with pytest.raises(pop.PopulateError, match=r"halos.csv \(rows 2001-3000\): column 'M_h' .* outside"):
         pop.populate(model_set, csv, out, **run)
     partial = pop.partial_folder(out)
-    done = sorted(p.name for p in partial.glob("part-*.parquet"))
+    # Dask cannot stop a task already running when another fails: it finishes on its worker after
+    # populate has raised, writing its (complete, atomic) part; wait until the folder settles
+    done, settled = None, time.monotonic() + 30
+    while time.monotonic() < settled:
+        listed = sorted(p.name for p in partial.glob("part-*.parquet"))
+        if listed == done:
+            break
+        done = listed
+        time.sleep(1.0)
     assert not out.exists() and "part-00002.parquet" not in done
     # the failure stands in for a crash: the file is put back as it was (same size and time), so the
     # manifest sees the same run
