@@ -174,8 +174,9 @@ def seed_spread(runs: pd.DataFrame) -> pd.DataFrame:
     values = runs[[c for c in runs.columns if c.startswith("universe ")]].apply(pd.to_numeric, errors="coerce")
     study = pd.to_numeric(runs["study (TNG300)"], errors="coerce")
     spread = runs[["range over universe seeds", "range over training seeds"]].apply(pd.to_numeric).max(axis=1)
-    out = pd.DataFrame({"quantity": runs["quantity"], "mean over seeds": values.mean(axis=1), "study": study,
-                        "difference": values.mean(axis=1) - study, "seed spread": spread})
+    mean = values.mean(axis=1)
+    out = pd.DataFrame({"quantity": runs["quantity"], "mean over seeds": mean, "study": study,
+                        "difference": mean - study, "seed spread": spread})
     out = out[study.notna()].reset_index(drop=True)
     out["exceeds the spread"] = out["difference"].abs() > out["seed spread"]
     return out

@@ -13,6 +13,7 @@ one CSS point is 4/3 CSS pixels, it measures ``f * (dpi / 96) * (rendered / natu
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -94,9 +95,9 @@ def measure_page(page: Path, width: int = 1400, height: int = 1000, browser: str
     browser = browser or find_browser()
     if browser is None:
         raise FileNotFoundError("chromium not found (Debian: apt-get install chromium)")
-    html = page.read_text(errors="replace")
+    source = page.read_text(errors="replace")
     probe = page.with_name(f".layout-{page.name}")  # beside the page, so its relative links resolve
-    probe.write_text(html.replace("</body>", _MEASURE + "</body>") if "</body>" in html else html + _MEASURE)
+    probe.write_text(source.replace("</body>", _MEASURE + "</body>") if "</body>" in source else source + _MEASURE)
     try:
         with tempfile.TemporaryDirectory() as profile:
             dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
@@ -108,8 +109,7 @@ def measure_page(page: Path, width: int = 1400, height: int = 1000, browser: str
     found = _RESULT.search(dom)
     if found is None:
         raise RuntimeError(f"{page}: the browser did not report the layout")
-    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                        .replace("&gt;", ">"))
+    result = json.loads(html.unescape(found.group(1)))
     rows = pd.DataFrame(result["rows"], columns=["kind", "src", "width", "natural", "left", "right", "scrolled"])
     return rows.assign(article_left=result["article_left"], article_right=result["article_right"],
                        viewport=result["viewport"])

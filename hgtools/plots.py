@@ -58,7 +58,7 @@ def readability(fig: plt.Figure) -> tuple[float, float]:
     renderer = fig.canvas.get_renderer()
     sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
              if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0
-             and all(a.get_visible() for a in [t.axes] if a is not None)]
+             and (t.axes is None or t.axes.get_visible())]
     return min(sizes, default=np.inf), fig.get_tightbbox(renderer).width
 
 
@@ -516,8 +516,8 @@ def joint_relations(pred: pd.DataFrame, metadata: dict, relations) -> plt.Figure
     return sampled_joint(pred, stacks, metadata, relations)
 
 
-PATH_TITLES = {"raw": "raw models", "smogn": "SMOGN models"}
 PATH_NAMES = {"raw": "raw", "smogn": "SMOGN"}
+PATH_TITLES = {path: f"{name} models" for path, name in PATH_NAMES.items()}
 
 
 @house_style
@@ -578,7 +578,8 @@ def stack_importances(stacks: pd.DataFrame, metadata: dict, coefficients: pd.Dat
     width = 0.8 / len(names)
     for r, path in enumerate(("raw", "smogn")):
         table = stacks[stacks["path"] == path].pivot_table(index="target", columns="feature", values="importance")
-        share = 100 * table.clip(lower=0).div(table.clip(lower=0).sum(axis=1), axis=0).reindex(list(TARGETS))
+        positive = table.clip(lower=0)
+        share = 100 * positive.div(positive.sum(axis=1), axis=0).reindex(list(TARGETS))
         ax = axes[r, 0]
         for j, m in enumerate(names):
             ax.bar(x - 0.4 + width * (j + 0.5), share[m], width, color=MODEL_COLOURS[m], label=m)
@@ -609,7 +610,7 @@ def _spectrum_panels(props: list[str], centres: dict[str, tuple[float, float]]) 
     panels = []
     for i, prop in enumerate(props):
         inner = outer[i // 2, i % 2].subgridspec(2, 1, height_ratios=(3, 1.3), hspace=0.08)
-        ax, low = fig.add_subplot(inner[0]), fig.add_subplot(inner[1], sharex=None)
+        ax, low = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
         first, second = centres[prop]
         ax.set_title(f"{SHORT_LABELS[prop]}: bins at {first:g} (blue), {second:g} (red)")
         ax.set_ylabel(r"$P(k)\ [h^{-3}{\rm Mpc}^3]$")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from hgtools.book import GENERATED, build, notebook_order
 from hgtools.config import RunConfig
+from hgtools.layout import CHROMIUM_FLAGS, find_browser, layout_problems, measure_page
 
 ROOT = Path(__file__).resolve().parents[1]
 REMOTE = re.compile(r"<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*[\"'](?:https?:)?//", re.I)
@@ -68,17 +68,21 @@ def test_no_remote_assets_and_labelled_figures(quick_book):
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
 
 
-@pytest.mark.slow
-def test_pages_render_in_headless_chromium(quick_book, tmp_path):
-    _, html = quick_book
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
+@pytest.fixture()
+def browser():
+    """Debian's chromium: required under CI (``.ci/run`` installs it), else the test is skipped."""
+    found = find_browser()
+    if found is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI must install Debian's chromium (see .ci/run)")
         pytest.skip("chromium is not installed")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    return found
+
+
+@pytest.mark.slow
+def test_pages_render_in_headless_chromium(quick_book, browser, tmp_path):
+    _, html = quick_book
+    flags = [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
     page = html / GENERATED / "A1_embedded_universe.html"
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
@@ -91,17 +95,11 @@ def test_pages_render_in_headless_chromium(quick_book, tmp_path):
 
 
 @pytest.mark.slow
-def test_every_table_and_figure_fits_a_1400_px_window_with_readable_text(quick_book):
-    from hgtools.layout import find_browser, layout_problems, measure_page
-
+def test_every_table_and_figure_fits_a_1400_px_window_with_readable_text(quick_book, browser):
     _, html = quick_book
-    if find_browser() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("chromium is not installed")
     problems, figures = [], 0
     for page in sorted((html / "book").rglob("*.html")):
-        rows = measure_page(page, width=1400)
+        rows = measure_page(page, width=1400, browser=browser)
         figures += int((rows["kind"] == "figure").sum())
         problems += layout_problems(rows, page, min_pt=9.0)
     assert figures >= 25, "the measurement found the book's figures"
