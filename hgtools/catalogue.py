@@ -394,6 +394,9 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *,
     """Write a table (a catalogue, predictions, a cached artefact) with hgtools metadata to parquet.
 
     Atomic (:func:`hgtools.io.atomic_write`); ``path`` may never be one of ``inputs``.
+    Floating-point columns are written without dictionary encoding: their values
+    rarely repeat, so pyarrow's attempt at a dictionary only costs time (3.5 times
+    the write of a painted partition, measured) and bytes.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -403,8 +406,9 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *,
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     schema_meta = dict(arrow.schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=json_default).encode()
+    encoded = [f.name for f in arrow.schema if not pa.types.is_floating(f.type)]
     with atomic_write(path, overwrite=overwrite, inputs=inputs) as tmp:
-        pq.write_table(arrow.replace_schema_metadata(schema_meta), tmp)
+        pq.write_table(arrow.replace_schema_metadata(schema_meta), tmp, use_dictionary=encoded)
     return Path(path)
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ ROWS_PER_PARTITION = 250_000
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".list": "hlist"}
 MANIFEST = "manifest.json"
 SUMMARY = "populate.json"
+SETTLE_SECONDS = 600.0  # the longest wait, after a failure, for cancelled partitions still being painted
 
 
 class PopulateError(ValueError):
@@ -731,8 +733,9 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
         d3 = delta3_graph(pieces, box_size, min_mass=min_mass, rows_per_slab=rows_per_slab,
                           paint_column=paint_column) if needs_delta3 else [None] * len(pieces)
         parts = halo_frame(pieces).to_delayed()
+        tag = f"paint-{uuid.uuid4().hex[:12]}"  # this run's painting tasks, among any others on a shared cluster
         tasks = [delayed(_paint_part)(parts[i], pieces[i], i, d3[i], models, fingerprint, str(partial), box_size,
-                                      metadata, released_model, base_model, dask_key_name=f"paint-{i}")
+                                      metadata, released_model, base_model, dask_key_name=f"{tag}-{i}")
                  for i in todo]
         futures = client.compute(tasks, retries=1)
         t0, rows = time.perf_counter(), 0
@@ -742,8 +745,10 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
                 rows += future.result()
                 bar.update()
                 bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} galaxies/s")
-        except BaseException:
+        except BaseException as err:
             client.cancel(futures)
+            if not isinstance(err, KeyboardInterrupt):  # let the parts being written finish, so none lands later
+                _settle(client, tag)
             done = sum((partial / part_name(i)).exists() for i in range(len(pieces)))
             if done:
                 report(f"populate: stopped; {done} of {len(pieces)} partitions are in {partial} — re-run the "
@@ -756,6 +761,30 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _painting(tag: str, dask_worker=None) -> int:
+    """How many of the run ``tag``'s tasks a worker is executing (cancelled ones too: Dask lets them finish)."""
+    state = dask_worker.state
+    return sum(str(ts.key).startswith(tag) for ts in state.executing | state.long_running)
+
+
+def _settle(client, tag: str, timeout: float = SETTLE_SECONDS) -> None:
+    """Wait until no worker is still painting a partition of the run ``tag`` (after a failure cancelled it).
+
+    Dask cannot stop a task that is running: a cancelled partition finishes on
+    its worker and writes its (complete) part.  Waiting for it means that the
+    unfinished run left for a re-run no longer changes once populate has raised.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not any(client.run(_painting, tag).values()):
+                return
+        except Exception:  # workers gone or unreachable: nothing more will be written by this run
+            return
+        time.sleep(0.2)
+    report(f"populate: partitions still running after {timeout:.0f} s; their parts may still appear")
 
 
 __all__ = ["CompiledLightGBM", "compiled_cache_dir", "DELTA3_MIN_MASS", "DELTA3_RADIUS", "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3",
