@@ -189,6 +189,14 @@ class Run:
         return _paint(self)
 
     @cached_property
+    def painted_truth(self) -> pd.DataFrame:
+        """The law's galaxies of the painted haloes (:func:`hgtools.painting.true_galaxies`)."""
+        from hgtools import painting
+        from hgtools.universe import config_from_metadata
+
+        return painting.true_galaxies(self.painted_universe[0], config_from_metadata(self.meta), self.config.seed)
+
+    @cached_property
     def oracle(self) -> pd.DataFrame | None:
         """The source's exact conditional means on the test split (None when the source has no oracle)."""
         return self.catalogue.oracle(self.predictions)
@@ -343,24 +351,17 @@ def _painting_table(run: Run) -> pd.DataFrame:
     from hgtools.catalogue import LOG_STELLAR_MASS_MIN
 
     painted, summary = run.painted_universe
-    truth = _truth(run, painted)
+    truth = run.painted_truth
     summary = {**summary, "true galaxies with log M* >= 8.75": int((truth["stellar_mass"] >= LOG_STELLAR_MASS_MIN).sum()),
                "painted galaxies with log M* >= 8.75": int((painted["stellar_mass"] >= LOG_STELLAR_MASS_MIN).sum())}
     return pd.DataFrame({"quantity": list(summary), "value": [str(v) for v in summary.values()]})
-
-
-def _truth(run: Run, painted: pd.DataFrame) -> pd.DataFrame:
-    from hgtools import painting
-    from hgtools.universe import config_from_metadata
-
-    return painting.true_galaxies(painted, config_from_metadata(run.meta), run.config.seed)
 
 
 def _painting_spectra(run: Run) -> pd.DataFrame:
     from hgtools import painting
 
     painted, _ = run.painted_universe
-    return painting.painted_spectra(painted, _truth(run, painted), run.config.sizes.painting_box,
+    return painting.painted_spectra(painted, run.painted_truth, run.config.sizes.painting_box,
                                     run.config.sizes.n_mesh)
 
 

@@ -35,7 +35,8 @@ NN_ARCHITECTURES = {"stellar_mass": (32, 32), "sSFR": (64, 32), "radius": (128, 
 class TrainingConfig:
     """Settings of a training run (plain data; part of its cache key).
 
-    ``grids`` holds the hyper-parameter grids per model (:data:`hgtools.config.FULL`'s by default).
+    ``grids`` holds the hyper-parameter grids per model (:data:`hgtools.config.FULL`'s by default);
+    ``models`` the base models searched and stacked (all four of the study by default).
     """
 
     seed: int = DEFAULT_SEED
@@ -43,6 +44,12 @@ class TrainingConfig:
     smogn_compat: str | None = None
     targets: tuple[str, ...] = TARGETS
     paths: tuple[str, ...] = PATHS
+    models: tuple[str, ...] = models.MODEL_NAMES
+
+    def __post_init__(self):
+        unknown = [m for m in self.models if m not in models.MODEL_NAMES]
+        if unknown or not self.models:
+            raise ValueError(f"models must be some of {', '.join(models.MODEL_NAMES)}, got {self.models!r}")
 
     @classmethod
     def from_run(cls, config, **settings) -> TrainingConfig:
@@ -209,7 +216,7 @@ def _fit_step(path: str, target: str, data: pd.DataFrame, X_val: np.ndarray, y_v
                 note = f"no augmentation: SMOGN ({config.smogn_compat or 'published'}) failed: {err}"
     X, y = data[list(FEATURES)].to_numpy(), data[target].to_numpy()
     fitted, val_scores, searched = {}, {}, []
-    for name in models.MODEL_NAMES:
+    for name in config.models:
         fitted[name], val_scores[name], rows = search(name, config.grid(name), X, y, X_val, y_val,
                                                       config.seed, target)
         searched += [{"path": path, "target": target, "training rows": len(y), **r} for r in rows]
@@ -225,7 +232,7 @@ def _fit_step(path: str, target: str, data: pd.DataFrame, X_val: np.ndarray, y_v
                        "smogn": note})
     return {"searched": searched, "note": note, "augmented": data[target].to_numpy(),
             "coefficients": {"path": path, "target": target, **stack.coefficients_, "intercept": stack.intercept_},
-            "predictions": {**{name: base[:, j] for j, name in enumerate(models.MODEL_NAMES)},
+            "predictions": {**{name: base[:, j] for j, name in enumerate(config.models)},
                             "stack": stack.linear_.predict(base)}}
 
 

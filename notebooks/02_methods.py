@@ -142,7 +142,7 @@ display(result.augmented.groupby("target")["value"].agg(lambda v: int(v.value_co
 # under-sampled bin.
 
 # %%
-package = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2")
+package = run.train(paths=("smogn",), smogn_compat="smogn-0.1.2", models=("LGBM",))  # shared with Predictions
 train_rows = catalogue.iloc[split(catalogue, run.config.training_seed).train]
 
 # %% mystnb={"figure": {"caption": "**Appendix A.** Each target in the training set (grey) and after SMOGN: the published algorithm, as hgtools implements it, and the `smogn` 0.1.2 package."}}

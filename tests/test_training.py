@@ -37,6 +37,24 @@ def test_training_settings_come_from_the_run():
     quick = training.TrainingConfig.from_run(RunConfig(quick=True), paths=("smogn",))
     assert quick.grids == QUICK.grids and quick.paths == ("smogn",) and quick.seed == 0
     assert quick.identity()["nn"] == training.NN_ARCHITECTURES
+    assert quick.models == models.MODEL_NAMES and quick.identity()["models"] == models.MODEL_NAMES
+    with pytest.raises(ValueError, match="models must be some of ERT, kNN, LGBM, NN, got \\('XGB',\\)"):
+        training.TrainingConfig(models=("XGB",))
+
+
+def test_a_run_of_some_models_stacks_only_those(tmp_path):
+    from hgtools.config import QUICK
+    from hgtools.universe import UniverseConfig, universe_catalogue
+
+    cat, meta = universe_catalogue(UniverseConfig(box_size=32.0, seed=2))
+    config = training.TrainingConfig(grids=QUICK.grids, models=("LGBM",), paths=("smogn",), targets=("radius",),
+                                     smogn_compat="smogn-0.1.2")
+    result = training.train(cat, meta, config, folder=tmp_path / "lgbm")
+    columns = [c for c in result.predictions.columns if c.startswith("radius|")]
+    assert columns == ["radius|smogn|LGBM", "radius|smogn|stack"]
+    assert set(result.search["model"]) == {"LGBM"} and set(result.augmented["target"]) == {"radius"}
+    _, card = models.load_model(result.folder / "models" / "smogn" / "radius")
+    assert set(card["scores"]["validation MSE"]) == {"LGBM", "stack"}
 
 
 @pytest.mark.slow
