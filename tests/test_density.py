@@ -125,6 +125,21 @@ def test_gaussian_network_learns_the_law():
     np.testing.assert_allclose(cov.mean(axis=0), L @ L.T, atol=0.02)
 
 
+def test_the_learning_rate_drops_on_a_validation_plateau():
+    X, Y = law(600, 10)
+    Xv, Yv = law(200, 11)
+    settings = dict(hidden=(8,), epochs=300, patience=4, batch_size=50, learning_rate=0.1)
+    model = density.make_density("gaussian", lr_drops=2, **settings).fit(X, Y, Xv, Yv)
+    rates = [h["learning_rate"] for h in model.history_]
+    steps = sorted(set(rates), reverse=True)
+    assert steps == [0.1, 0.1 / density.LR_DROP_FACTOR, 0.1 / density.LR_DROP_FACTOR**2]
+    assert rates == sorted(rates, reverse=True) and model.epochs_run_ < 300  # dropped twice, then stopped
+    best = min(h["validation"] for h in model.history_)  # the best weights are the ones kept
+    assert -model.log_prob(Xv, Yv).mean() == pytest.approx(best + np.log(model.y_scale_).sum(), abs=1e-3)
+    no_drop = density.make_density("gaussian", lr_drops=0, **settings).fit(X, Y, Xv, Yv)
+    assert {h["learning_rate"] for h in no_drop.history_} == {0.1}
+
+
 def test_residual_draws_are_prediction_plus_a_training_residual(fitted):
     model = fitted["residual"]
     X, _ = law(10, 10)
