@@ -255,7 +255,9 @@ class _NetworkDensity(DensityModel):
                 best, best_weights, waited = score, [w.numpy().copy() for w in weights], 0
             else:
                 waited += 1
-                if drops and waited >= max(1, self.patience // 2):  # a plateau: smaller steps from the best point
+                if best_weights is None:  # no finite loss yet: only the stop applies
+                    drops = 0
+                if drops and waited >= max(1, self.patience // 2):  # a plateau: smaller steps from the best
                     for w, value in zip(weights, best_weights):
                         w.assign(value)
                     rate, drops, waited = rate / LR_DROP_FACTOR, drops - 1, 0
