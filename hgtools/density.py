@@ -240,6 +240,10 @@ class _NetworkDensity(DensityModel):
             return sum(float(total(yy[i:i + CHUNK_ROWS], xx[i:i + CHUNK_ROWS]))
                        for i in range(0, len(yy), CHUNK_ROWS)) / len(yy)
 
+        def restore(values):
+            for w, value in zip(weights, values):
+                w.assign(value)
+
         rng = np.random.default_rng([int(self.random_state), 0xF10])
         best, best_weights, waited, history = np.inf, None, 0, []
         rate, drops = float(self.learning_rate), int(self.lr_drops) if val is not None else 0
@@ -247,9 +251,9 @@ class _NetworkDensity(DensityModel):
         for _ in bar:
             order = rng.permutation(len(x))
             losses = [float(step(y[b], x[b])) for b in np.array_split(order, max(1, len(order) // self.batch_size))]
-            score = mean_loss(yv, xv) if val is not None else float(np.mean(losses))
-            history.append({"train": float(np.mean(losses)), "validation": score if val is not None else None,
-                            "learning_rate": rate})
+            train = float(np.mean(losses))
+            score = mean_loss(yv, xv) if val is not None else train
+            history.append({"train": train, "validation": score if val is not None else None, "learning_rate": rate})
             bar.set_postfix(loss=f"{score:.4f}", lr=f"{rate:.2g}")
             if score < best - 1e-4:
                 best, best_weights, waited = score, [w.numpy().copy() for w in weights], 0
@@ -258,8 +262,7 @@ class _NetworkDensity(DensityModel):
                 if best_weights is None:  # no finite loss yet: only the stop applies
                     drops = 0
                 if drops and waited >= max(1, self.patience // 2):  # a plateau: smaller steps from the best
-                    for w, value in zip(weights, best_weights):
-                        w.assign(value)
+                    restore(best_weights)
                     rate, drops, waited = rate / LR_DROP_FACTOR, drops - 1, 0
                     optimizer.learning_rate.assign(rate)
                 elif val is not None and not drops and waited >= self.patience:
@@ -267,8 +270,7 @@ class _NetworkDensity(DensityModel):
         bar.close()
         if best_weights is None:
             raise RuntimeError(f"training the {self.name} density model diverged (loss {score})")
-        for w, value in zip(weights, best_weights):
-            w.assign(value)
+        restore(best_weights)
         self.history_ = history
         self.epochs_run_ = len(history)
 
