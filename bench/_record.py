@@ -18,13 +18,20 @@ def machine() -> str:
             f"{platform.release()}, Python {platform.python_version()}")
 
 
-def record(name: str, title: str, rows: list[dict]) -> Path:
-    """Write ``bench/results/<name>.json`` (atomically) and print the rows."""
+def record(name: str, title: str, rows: list[dict], universe: bool = True) -> Path:
+    """Write ``bench/results/<name>.json`` (atomically) and print the rows.
+
+    The record names the shipped universe parameters it ran with (their digest), so that
+    the book can say when a result predates the current calibration; ``universe=False``
+    records that the benchmark does not use the embedded universe (digest null).
+    """
     from hgtools.io import write_text
+
+    from hgtools.universe.parameters import parameters_digest, read_parameters
 
     payload = {"title": title, "command": " ".join(["python", *sys.argv]),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": machine(), "rows": rows}
+               "machine": machine(), "universe_digest": parameters_digest(*read_parameters()) if universe else None, "rows": rows}
     path = write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=1) + "\n")
     for row in rows:
         print(row)

@@ -59,7 +59,7 @@ def main() -> None:
             row["direct O(n^2) [s]"] = round(t_direct, 3)
         rows.append(row)
     record("ks2d", "2D Kolmogorov-Smirnov: O(n log n) against the earlier O(n log^2 n) and direct counting "
-                   "(identical D, same run)", rows)
+                   "(identical D, same run)", rows, universe=False)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def main() -> None:
     rows = [{"stage": "write the fixture (not part of the builder)", "seconds": round(written, 2)}]
     rows += [{"stage": stage, "seconds": s} for stage, s in meta["stage_seconds"].items()]
     rows.append({"stage": f"total: {run.n_subhalos} subhaloes -> {len(cat)} galaxies", "seconds": round(built, 2)})
-    record("tng", "Building the catalogue from TNG files (miniature run in TNG's layout)", rows)
+    record("tng", "Building the catalogue from TNG files (miniature run in TNG's layout)", rows, universe=False)
 
 
 if __name__ == "__main__":

@@ -200,10 +200,15 @@ def bench_results(root: Path, names: list[str] | None = None,
     recorded run; the table has empty cells where a row has no value, and is
     transposed when it has more than ``max_columns`` columns and fewer rows (so
     that it fits the page).  A result not recorded yet gives table None and a
-    caption saying so.
+    caption saying so; a result recorded with other universe parameters than the
+    shipped ones (or older, without their digest) says that in its caption; a digest of null
+    marks a benchmark that does not use the embedded universe.
     """
     import pandas as pd
 
+    from hgtools.universe.parameters import parameters_digest, read_parameters
+
+    universe = parameters_digest(*read_parameters())
     folder = Path(root) / BENCH_RESULTS
     if names is None:
         names = sorted(p.stem for p in folder.glob("*.json"))
@@ -217,6 +222,10 @@ def bench_results(root: Path, names: list[str] | None = None,
         table = pd.DataFrame(record["rows"]).convert_dtypes()
         caption = (f"**{record.get('title', name)}** — `{record.get('command', '')}`, {record.get('date', '')}, "
                    f"{record.get('machine', '')}")
+        if "universe_digest" not in record or record["universe_digest"] not in (None, universe):
+            caption += (f". **Recorded with other universe parameters** ({record.get('universe_digest') or 'not recorded'}"
+                        f"; this book: {universe}): its numbers may not describe this book's universe — rerun "
+                        f"`{record.get('command', 'the benchmark')}`")
         table = table.astype(object).where(table.notna(), "")
         if table.shape[1] > max_columns and len(table) < table.shape[1]:
             first = table.columns[0]  # its values name the columns when they can

@@ -25,6 +25,27 @@ def test_notebook_order_follows_the_toc():
         assert (ROOT / "notebooks" / f"{stem}.py").exists(), stem
 
 
+def test_bench_results_say_when_they_were_recorded_with_other_universe_parameters(tmp_path):
+    from hgtools.book import BENCH_RESULTS, bench_results
+    from hgtools.universe.parameters import parameters_digest, read_parameters
+
+    folder = tmp_path / BENCH_RESULTS
+    folder.mkdir(parents=True)
+    rows = [{"haloes": 10, "seconds": 1.0}]
+    current = parameters_digest(*read_parameters())
+    for name, digest in (("now", current), ("before", "0123abcd"), ("unknown", ""), ("independent", None)):
+        record = {"title": name, "command": f"python bench/{name}.py", "rows": rows}
+        if digest != "":
+            record["universe_digest"] = digest
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    captions = {name: caption for name, caption, _ in bench_results(tmp_path)}
+    assert "other universe parameters" not in captions["now"]
+    assert "other universe parameters" in captions["before"] and "0123abcd" in captions["before"]
+    assert current in captions["before"] and "python bench/before.py" in captions["before"]
+    assert "not recorded" in captions["unknown"]
+    assert "other universe parameters" not in captions["independent"]  # does not use the universe
+
+
 @pytest.fixture(scope="module")
 def quick_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
