@@ -63,10 +63,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     from hgtools.universe.parameters import write_parameters
 
     out = check_output(args.out, overwrite=args.overwrite, what="--out")
-    result = calibrate(seed=args.seed, per_bin=args.per_bin, max_nfev=args.iterations, verbose=True)
+    result = calibrate(seed=args.seed, per_bin=args.per_bin, max_nfev=args.iterations, rounds=args.rounds,
+                       verbose=True)
     table = summary(result.report)
     write_parameters(out, result.halos, result.law, overwrite=args.overwrite, calibration={
-        "command": f"hgtools calibrate --seed {args.seed} --per-bin {args.per_bin} --iterations {args.iterations}",
+        "command": f"hgtools calibrate --seed {args.seed} --per-bin {args.per_bin} --iterations {args.iterations} "
+                   f"--rounds {args.rounds}",
         "seconds": round(result.seconds, 1), "summary": table.to_dict(orient="records"),
         "report": result.report.to_dict(orient="records")})
     print(table.to_string(index=False))
@@ -204,6 +206,9 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--per-bin", type=int, default=3000, help="haloes per M_h bin in the fit (default 3000)")
     k.add_argument("--iterations", type=int, default=40,
                    help="least-squares iterations per round (default 40)")
+    k.add_argument("--rounds", type=int, default=3,
+                   help="rounds of (draw the haloes, fit the law); each corrects the halo correlations "
+                        "for what the galaxy selection changes (default 3)")
     k.set_defaults(func=_calibrate)
 
     p_ = sub.add_parser("predict", help="apply a saved set of models to a table of haloes",

@@ -32,7 +32,7 @@ from scipy import stats
 from hgtools.catalogue import FEATURES, TARGETS
 from hgtools.config import TNG300_BOX_SIZE
 from hgtools import reference as ref
-from hgtools.reference import TNG300_SAMPLE, tng300_law
+from hgtools.reference import TNG300_SAMPLE, beyond_zero_sfr_recipe, tng300_law
 from hgtools.universe import catalogue_oracle
 from hgtools.universe.haloes import per_mass
 
@@ -106,17 +106,23 @@ def secondary_slopes(table: pd.DataFrame, values: pd.DataFrame | None = None, mi
 
 
 def scatter(table: pd.DataFrame, oracle: pd.DataFrame, min_count: int = 100) -> pd.DataFrame:
-    """Intrinsic scatter (std of truth − oracle) per M_h bin and property, here and in TNG300-1."""
+    """Intrinsic scatter (std of truth − oracle) per M_h bin and property, here and in TNG300-1.
+
+    ``comparable`` is False where the reference measures its flow's treatment of SFR = 0
+    rather than TNG300-1 (:func:`hgtools.reference.beyond_zero_sfr_recipe`).
+    """
     ref = tng300_law("scatter")
+    ref = ref.assign(comparable=~beyond_zero_sfr_recipe(ref))
     residual = table[list(TARGETS)].to_numpy() - oracle[list(TARGETS)].to_numpy()
     rows = []
     for label, inside in _cells(table, ref["M_h_bin"], min_count):
         for j, target in enumerate(TARGETS):
-            tng = float(ref[(ref["M_h_bin"] == label) & (ref["target"] == target)]["std_intrinsic"].iloc[0])
+            cell = ref[(ref["M_h_bin"] == label) & (ref["target"] == target)].iloc[0]
             ours = float(residual[inside, j].std())
-            rows.append({"M_h_bin": label, "target": target, "here": ours, "TNG300": tng,
-                         "relative difference": ours / tng - 1})
-    return pd.DataFrame(rows, columns=["M_h_bin", "target", "here", "TNG300", "relative difference"])
+            rows.append({"M_h_bin": label, "target": target, "here": ours, "TNG300": float(cell["std_intrinsic"]),
+                         "relative difference": ours / float(cell["std_intrinsic"]) - 1,
+                         "comparable": bool(cell["comparable"])})
+    return pd.DataFrame(rows, columns=["M_h_bin", "target", "here", "TNG300", "relative difference", "comparable"])
 
 
 def residual_correlations(table: pd.DataFrame, oracle: pd.DataFrame, min_count: int = 100) -> pd.DataFrame:
@@ -147,10 +153,26 @@ def quenched_fractions(table: pd.DataFrame, min_count: int = 100) -> pd.DataFram
     return pd.DataFrame(rows, columns=["M_h_bin", "here", "TNG300", "difference"])
 
 
+def spearman_error(rho: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Standard error of a Spearman correlation ``rho`` measured on ``n`` objects.
+
+    Fieller, Hartley & Pearson (1957): Fisher's z of a Spearman correlation has variance
+    1.06 / (n - 3); mapped back to the correlation, (1 - rho^2) sqrt(1.06 / (n - 3)).
+    """
+    rho, n = np.asarray(rho, float), np.asarray(n, float)
+    return (1.0 - rho**2) * np.sqrt(1.06 / np.maximum(n - 3.0, 1.0))
+
+
 def halo_feature_correlations(table: pd.DataFrame, min_count: int = 100) -> pd.DataFrame:
-    """Spearman correlations among the secondary halo features per M_h bin, here and in TNG300-1."""
+    """Spearman correlations among the secondary halo features per M_h bin, here and in TNG300-1.
+
+    ``noise`` is the standard error of the difference: both correlations are measured on finite
+    samples (this catalogue's galaxies in the bin, and the reference's haloes, whose number the
+    ``halo_features`` table gives).
+    """
     ref = tng300_law("halo_feature_correlations")
     ref = ref[~ref["pair"].str.startswith("M_h~")]
+    sizes = tng300_law("halo_features").drop_duplicates("M_h_bin").set_index("M_h_bin")["n"]
     rows = []
     for label, inside in _cells(table, ref["M_h_bin"], min_count):
         cell = table[inside]
@@ -158,8 +180,10 @@ def halo_feature_correlations(table: pd.DataFrame, min_count: int = 100) -> pd.D
             a, b = pair.split("~")
             ours = float(stats.spearmanr(cell[a], cell[b]).statistic)
             tng = float(ref[(ref["M_h_bin"] == label) & (ref["pair"] == pair)]["spearman"].iloc[0])
-            rows.append({"M_h_bin": label, "pair": pair, "here": ours, "TNG300": tng, "difference": ours - tng})
-    return pd.DataFrame(rows, columns=["M_h_bin", "pair", "here", "TNG300", "difference"])
+            noise = float(np.hypot(spearman_error(ours, len(cell)), spearman_error(tng, sizes[label])))
+            rows.append({"M_h_bin": label, "pair": pair, "here": ours, "TNG300": tng, "difference": ours - tng,
+                         "noise": noise})
+    return pd.DataFrame(rows, columns=["M_h_bin", "pair", "here", "TNG300", "difference", "noise"])
 
 
 def law_comparison(table: pd.DataFrame, oracle: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
@@ -174,8 +198,14 @@ def law_comparison(table: pd.DataFrame, oracle: pd.DataFrame | None = None) -> d
     return parts
 
 
-def law_summary(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def law_summary(parts: dict[str, pd.DataFrame], every_bin: bool = False) -> pd.DataFrame:
     """One number per comparison and property: RMS (means, slopes) or the largest difference (the rest).
+
+    The intrinsic scatter is summarised over the bins where the reference is comparable (see
+    :func:`scatter`); the halo-feature correlations over the bins where the difference's
+    sampling noise (:func:`halo_feature_correlations`) is below a third of its goal, so that
+    the goal can be tested there (the lightest bin holds a few hundred galaxies: noise ~ 0.05),
+    unless ``every_bin``.
 
     A comparison with no M_h bin populated enough (a small box) is left out.
     """
@@ -195,8 +225,14 @@ def law_summary(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
                               ("residual correlations", "difference", "pair"),
                               ("halo-feature correlations", "difference", "pair")):
         if name in parts:
-            for of, group in parts[name].groupby(key, sort=False):
-                rows.append({"comparison": name, "of": of, "statistic": "largest |difference| over M_h bins",
+            table, statistic = parts[name], "largest |difference| over M_h bins"
+            if "comparable" in table:
+                table, statistic = table[table["comparable"]], statistic + " (comparable bins)"
+            if "noise" in table and not every_bin:
+                table = table[table["noise"] <= LAW_GOALS[name] / 3]
+                statistic += " (bins whose sampling noise is below a third of the goal)"
+            for of, group in table.groupby(key, sort=False):
+                rows.append({"comparison": name, "of": of, "statistic": statistic,
                              "value": float(group[column].abs().max())})
     if "quenched fraction" in parts:
         rows.append({"comparison": "quenched fraction", "of": "sSFR < -11",
@@ -278,12 +314,47 @@ def model_bias_ratio(log_mass_a: np.ndarray, log_mass_b: np.ndarray) -> dict[str
     return out
 
 
+def table_implied_correlations() -> dict[tuple[str, str], float]:
+    """Correlations between the four properties over the whole sample, as the law tables imply them.
+
+    Each M_h bin of the tables contributes its galaxy fraction, its mean properties, their
+    spread and their correlations at fixed mass (``total_corr``); the sample's covariance is
+    the fraction-weighted within-bin covariance plus that of the bin means.  Beside
+    :data:`hgtools.reference.TNG300_CORRELATIONS` (the study's catalogue) it shows how far the
+    tables themselves are from those numbers (bins without a scatter table, 0.3 % of the
+    galaxies, are left out).
+    """
+    means, spread = tng300_law("law_means"), tng300_law("scatter")
+    pairs, haloes = tng300_law("residual_correlations"), tng300_law("halo_features")
+    fraction = haloes[haloes["feature"] == "C_h"].set_index("M_h_bin")["fraction"]
+    bins = [b for b in fraction.index if b in set(spread["M_h_bin"])]
+    weights = fraction[bins].to_numpy() / fraction[bins].sum()
+    cell_means, covariances = [], []
+    for label in bins:
+        rows = means[(means["M_h_bin"] == label) & (means["feature"] == "all")].set_index("target")
+        cell_means.append(rows.loc[list(TARGETS), "mean_lgbm"].to_numpy())
+        std = spread[spread["M_h_bin"] == label].set_index("target").loc[list(TARGETS), "std_total"].to_numpy()
+        corr = np.eye(len(TARGETS))
+        for _, row in pairs[pairs["M_h_bin"] == label].iterrows():
+            a, b = (TARGETS.index(t) for t in row["pair"].split("~"))
+            corr[a, b] = corr[b, a] = row["total_corr"]
+        covariances.append(corr * np.outer(std, std))
+    cell_means = np.array(cell_means)
+    centred = cell_means - weights @ cell_means
+    total = np.einsum("b,bij->ij", weights, np.array(covariances)) + np.einsum("b,bi,bj->ij", weights, centred, centred)
+    std = np.sqrt(np.diag(total))
+    return {(a, b): float(total[TARGETS.index(a), TARGETS.index(b)] / (std[TARGETS.index(a)] * std[TARGETS.index(b)]))
+            for a, b in ref.TNG300_CORRELATIONS}
+
+
 def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
     """The embedded universe against the TNG300-1 numbers it is calibrated to.
 
     One row per calibrated quantity: the TNG300 value, the value achieved by
-    ``catalogue``, and their relative difference.  For a box smaller than
-    205 Mpc/h the galaxy count is rescaled to the TNG300 volume.
+    ``catalogue``, and their relative difference; for the correlations between
+    properties also the value the law tables imply (:func:`table_implied_correlations`),
+    which the law is fitted to.  For a box smaller than 205 Mpc/h the galaxy count is
+    rescaled to the TNG300 volume.
     """
     rows = []
     scale = (TNG300_BOX_SIZE / float(metadata["box_size"])) ** 3
@@ -300,6 +371,8 @@ def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
                      np.corrcoef(orc[t], catalogue[t])[0, 1]))
     table = pd.DataFrame(rows, columns=["quantity", "TNG300 / study", "embedded universe"])
     table["relative difference"] = table["embedded universe"] / table["TNG300 / study"] - 1.0
+    implied = {f"corr({a}, {b})": r for (a, b), r in table_implied_correlations().items()}
+    table["law tables imply"] = table["quantity"].map(implied)
     return table
 
 

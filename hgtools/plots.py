@@ -285,6 +285,10 @@ def law_calibration(parts: dict[str, pd.DataFrame], importance: pd.DataFrame, me
     if "intrinsic scatter" in parts:
         sc = parts["intrinsic scatter"].assign(ratio=lambda t: t["here"] / t["TNG300"], one=1.0)
         _by_bin(ax, sc, "target", dict(zip(TARGETS, plt.cm.Set1.colors)), here="ratio", tng="one")
+        if "comparable" in sc:
+            off = sc[~sc["comparable"].astype(bool)]
+            ax.plot([np.mean([float(v) for v in b.split("-")]) for b in off["M_h_bin"]], off["ratio"], "x",
+                    color="black", ms=7, label="not a goal")
         ax.axhspan(0.9, 1.1, color="0.9", zorder=0)
         ax.set_ylabel("intrinsic scatter / TNG300-1's")
         ax.legend(ncol=2)

@@ -96,3 +96,43 @@ def test_shipped_parameters_record_their_calibration():
     summary = pd.DataFrame(data["calibration"]["summary"])
     assert set(summary["statistic"]) >= {"mean", "quartile difference", "intrinsic scatter",
                                          "residual correlation", "quenched fraction"}
+
+
+def test_weighted_rank_correlations_are_spearman_of_the_weighted_sample():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x = rng.multivariate_normal(np.zeros(3), [[1, 0.5, -0.2], [0.5, 1, 0.1], [-0.2, 0.1, 1]], size=500)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    equal = cal.weighted_rank_correlations(x, np.ones(len(x)))
+    np.testing.assert_allclose(equal, [stats.spearmanr(x[:, a], x[:, b]).statistic for a, b in pairs], atol=1e-12)
+    # integer weights: the same as repeating each row that many times
+    w = rng.integers(0, 4, len(x))
+    repeated = np.repeat(x, w, axis=0)
+    np.testing.assert_allclose(cal.weighted_rank_correlations(x, w.astype(float)),
+                               [stats.spearmanr(repeated[:, a], repeated[:, b]).statistic for a, b in pairs],
+                               atol=1e-12)
+
+
+def test_the_selection_changes_the_halo_correlations_the_fit_sees(small_problem):
+    """Below the complete range the fit compares the *selected* haloes' correlations with the tables."""
+    problem, haloes, halos_model, law = small_problem
+    values = {n: np.asarray(v) for n, v in law.values.items()}
+    selected = problem.statistics(values)["halo_corr"]
+    light = int(np.flatnonzero(problem.incomplete)[-1])
+    inside = problem.bin_of == light
+    everyone = cal.weighted_rank_correlations(problem.features[inside], np.ones(inside.sum()))
+    assert np.abs(selected[light] - everyone).max() > 0.01
+    assert len(cal.HALO_PAIRS) == 6 and set(cal.LATENT_PAIRS) <= set(cal.HALO_PAIRS)
+    assert set(problem.targets.halo_corr) == set(cal.HALO_PAIRS)
+
+
+def test_calibration_rounds_move_the_light_haloes_correlations_only():
+    targets = cal.reference_targets()
+    shift = np.where(targets.knots < 11.5, 0.1, 0.0)
+    plain = cal.halo_model(targets)
+    moved = cal.halo_model(targets, corrections={"C_h~z_h": shift})
+    np.testing.assert_allclose(np.array(moved.corr_c_z) - np.array(plain.corr_c_z), shift, atol=1e-12)
+    assert moved.corr_c_s == plain.corr_c_s and moved.baryon_shift == plain.baryon_shift
+    with pytest.raises(ValueError, match="rounds"):
+        cal.calibrate(rounds=0)

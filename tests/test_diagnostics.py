@@ -82,3 +82,55 @@ def test_a_small_catalogue_leaves_out_what_it_cannot_measure(matched):
     parts = diagnostics.law_comparison(few, oracle.iloc[::40].reset_index(drop=True))
     assert all(len(part) == 0 for part in parts.values())
     assert diagnostics.law_summary(parts).empty
+
+
+def test_table_implied_correlations_equal_those_of_a_sample_drawn_from_the_tables():
+    rng = np.random.default_rng(2)
+    means, spread = tng300_law("law_means"), tng300_law("scatter")
+    pairs, haloes = tng300_law("residual_correlations"), tng300_law("halo_features")
+    fraction = haloes[haloes["feature"] == "C_h"].set_index("M_h_bin")["fraction"]
+    draws = []
+    for label in sorted(set(spread["M_h_bin"])):
+        mean = means[(means["M_h_bin"] == label) & (means["feature"] == "all")].set_index("target")["mean_lgbm"]
+        std = spread[spread["M_h_bin"] == label].set_index("target")["std_total"]
+        corr = np.eye(4)
+        for _, row in pairs[pairs["M_h_bin"] == label].iterrows():
+            a, b = (TARGETS.index(t) for t in row["pair"].split("~"))
+            corr[a, b] = corr[b, a] = row["total_corr"]
+        s = std[list(TARGETS)].to_numpy()
+        draws.append(rng.multivariate_normal(mean[list(TARGETS)].to_numpy(), corr * np.outer(s, s),
+                                             size=int(400_000 * fraction[label])))
+    sample = np.corrcoef(np.concatenate(draws).T)
+    implied = diagnostics.table_implied_correlations()
+    for (a, b), r in implied.items():
+        assert r == pytest.approx(sample[TARGETS.index(a), TARGETS.index(b)], abs=0.005), (a, b)
+    # the tables' own sample is not the study's catalogue: they differ by a few hundredths
+    from hgtools.reference import TNG300_CORRELATIONS
+
+    assert max(abs(implied[k] - r) for k, r in TNG300_CORRELATIONS.items()) < 0.06
+
+
+def test_spearman_error_is_the_spread_of_repeated_measurements():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    n, r = 400, 0.5
+    values = [stats.spearmanr(*rng.multivariate_normal([0, 0], [[1, r], [r, 1]], n).T).statistic
+              for _ in range(600)]
+    rho = 6 / np.pi * np.arcsin(r / 2)
+    assert np.std(values) == pytest.approx(diagnostics.spearman_error(rho, n), rel=0.1)
+    assert np.mean(values) == pytest.approx(rho, abs=0.01)
+
+
+def test_law_summary_leaves_out_bins_that_cannot_test_the_goal():
+    halo = pd.DataFrame({"M_h_bin": ["10.5-10.75", "11-11.25"], "pair": ["C_h~S_h"] * 2, "here": [0.3, 0.12],
+                         "TNG300": [0.1, 0.1], "difference": [0.2, 0.02], "noise": [0.05, 0.01]})
+    scatter = pd.DataFrame({"M_h_bin": ["12-12.5", "13-15.5"], "target": ["sSFR"] * 2, "here": [1.0, 1.0],
+                            "TNG300": [1.05, 1.25], "relative difference": [-0.05, -0.2],
+                            "comparable": [True, False]})
+    parts = {"halo-feature correlations": halo, "intrinsic scatter": scatter}
+    summary = diagnostics.law_summary(parts).set_index("comparison")["value"]
+    assert summary["halo-feature correlations"] == pytest.approx(0.02)
+    assert summary["intrinsic scatter"] == pytest.approx(0.05)
+    everything = diagnostics.law_summary(parts, every_bin=True).set_index("comparison")["value"]
+    assert everything["halo-feature correlations"] == pytest.approx(0.2)

@@ -45,8 +45,12 @@ def test_delta3_with_every_tracer_is_the_generators(universe, haloes):
         assert row["haloes"] == (bins == b).sum()
     fewer = table[table["threshold"] == 11.0]
     assert (fewer["tracer density"] < every["tracer density"].iloc[0]).all()
-    # massive tracers cluster more strongly around massive haloes: delta_3 spreads wider
-    assert fewer["delta3 p84"].iloc[-1] > every["delta3 p84"].iloc[-1]
+    # fewer, more massive tracers: more shot noise and stronger clustering, so delta_3 spreads
+    # wider (in the bins with hundreds of haloes or more; this box holds a few dozen above 10^13)
+    populated = every["haloes"].to_numpy() >= 500
+    spread = {name: (t["delta3 p84"] - t["delta3 p16"]).to_numpy()[populated] for name, t in (("every", every),
+                                                                                            ("fewer", fewer))}
+    assert (spread["fewer"] > spread["every"]).all(), spread
 
 
 def test_true_galaxies_and_the_spectra_of_a_perfect_painting(universe, haloes):

@@ -39,9 +39,12 @@ def test_galaxy_count_scales_to_tng300(universe):
 
 @pytest.mark.parametrize("pair", list(ref.TNG300_CORRELATIONS))
 def test_target_correlations(universe, pair):
+    """Within 0.05 of what the law tables imply (the law's targets), which sit up to 0.04 from the study's."""
     cat, _ = universe
     r = cat[pair[0]].corr(cat[pair[1]])
-    assert abs(r - ref.TNG300_CORRELATIONS[pair]) < 0.07, r
+    implied = diagnostics.table_implied_correlations()[pair]
+    assert abs(r - implied) < 0.05, (r, implied)
+    assert abs(r - ref.TNG300_CORRELATIONS[pair]) < 0.05 + abs(implied - ref.TNG300_CORRELATIONS[pair]), r
 
 
 def test_zero_sfr_fraction_and_colour_bimodality(universe):
@@ -176,19 +179,23 @@ def test_full_size_universe_count_and_calibration(full_universe):
     assert (means["relative difference"].abs() <= 0.05).all(), means
     stds = table[table.index.str.startswith("std") & (table.index != "std Delta3_h")]
     assert (stds["relative difference"].abs() <= 0.07).all(), stds
-    for (a, b), r in ref.TNG300_CORRELATIONS.items():
-        assert abs(cat[a].corr(cat[b]) - r) <= 0.07, (a, b, cat[a].corr(cat[b]))
+    for (a, b), r in diagnostics.table_implied_correlations().items():
+        assert abs(cat[a].corr(cat[b]) - r) <= 0.05, (a, b, cat[a].corr(cat[b]))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 10 goals not all met yet: sSFR intrinsic scatter (15 % off at "
-                   "high mass), Spearman correlations with delta_3 (up to 0.19 off), std of delta_3 (+18 %)")
 def test_full_size_universe_has_tng300s_law(full_universe):
     """The goals of the calibration, on the generated catalogue (truth and oracle)."""
     cat, meta = full_universe
-    summary = diagnostics.law_summary(diagnostics.law_comparison(cat, uni.catalogue_oracle(cat, meta)))
+    parts = diagnostics.law_comparison(cat, uni.catalogue_oracle(cat, meta))
+    summary = diagnostics.law_summary(parts)
     worst = summary.assign(goal=summary["comparison"].map(diagnostics.LAW_GOALS))
     assert (worst["value"] <= worst["goal"]).all(), worst[worst["value"] > worst["goal"]]
+    # the bins left out of the halo-feature summary are left out for their noise only
+    halo = parts["halo-feature correlations"]
+    noisy = halo[halo["noise"] > diagnostics.LAW_GOALS["halo-feature correlations"] / 3]
+    assert set(noisy["M_h_bin"]) <= {"10.5-10.75"}
+    assert (noisy["difference"].abs() <= 3 * noisy["noise"]).all(), noisy
 
 
 # --- the exact conditional law ---------------------------------------------------------------

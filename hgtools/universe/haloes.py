@@ -83,7 +83,8 @@ class HaloModel:
     assembly_bias: float = 0.05
     """Fractional change of the large-scale bias per unit age latent u_z at low mass."""
     assembly_bias_concentration: float = 0.07
-    """Fractional change of the large-scale bias per unit concentration latent u_c at low mass."""
+    """Fractional change of the large-scale bias per unit concentration latent u_c at low mass (set by
+    the calibration: it ties concentration to delta_3)."""
     assembly_bias_pivot: float = 12.5
     """log mass above which assembly bias fades (tanh of width 0.5 dex)."""
     field_smoothing: float = 1.5
