@@ -31,7 +31,8 @@ def record(name: str, title: str, rows: list[dict], universe: bool = True) -> Pa
 
     payload = {"title": title, "command": " ".join(["python", *sys.argv]),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": machine(), "universe_digest": parameters_digest(*read_parameters()) if universe else None, "rows": rows}
+               "machine": machine(), "universe_digest": parameters_digest(*read_parameters()) if universe else None,
+               "rows": rows}
     path = write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=1) + "\n")
     for row in rows:
         print(row)

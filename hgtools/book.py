@@ -223,8 +223,9 @@ def bench_results(root: Path, names: list[str] | None = None,
         caption = (f"**{record.get('title', name)}** — `{record.get('command', '')}`, {record.get('date', '')}, "
                    f"{record.get('machine', '')}")
         if "universe_digest" not in record or record["universe_digest"] not in (None, universe):
-            caption += (f". **Recorded with other universe parameters** ({record.get('universe_digest') or 'not recorded'}"
-                        f"; this book: {universe}): its numbers may not describe this book's universe — rerun "
+            recorded = record.get("universe_digest") or "not recorded"
+            caption += (f". **Recorded with other universe parameters** ({recorded}; this book: {universe}): "
+                        f"its numbers may not describe this book's universe — rerun "
                         f"`{record.get('command', 'the benchmark')}`")
         table = table.astype(object).where(table.notna(), "")
         if table.shape[1] > max_columns and len(table) < table.shape[1]:

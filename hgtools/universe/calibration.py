@@ -329,7 +329,8 @@ class _Problem:
         std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
         parts = [((st["mean"] - tg.mean) / std / TOLERANCE["mean"]).ravel(),
                  ((st["delta"] - tg.slope * st["dfeature"][:, :, None]) / std / TOLERANCE["slope"]).ravel(),
-                 np.nan_to_num((st["scatter"] / tg.scatter - 1.0) / TOLERANCE["scatter"] * tg.fitted_scatter).ravel(),
+                 (np.nan_to_num((st["scatter"] / tg.scatter - 1.0) / TOLERANCE["scatter"])
+                  * tg.fitted_scatter).ravel(),
                  np.nan_to_num((st["corr"] - tg.corr) / TOLERANCE["corr"]).ravel(),
                  np.nan_to_num((st["quenched"] - tg.quenched) / TOLERANCE["quenched"]),
                  np.log(st["weight"] / (tg.count * self.volume_ratio)) / TOLERANCE["count"] * self.incomplete,
