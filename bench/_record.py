@@ -27,11 +27,11 @@ def record(name: str, title: str, rows: list[dict], universe: bool = True) -> Pa
     """
     from hgtools.io import write_text
 
-    from hgtools.universe.parameters import parameters_digest, read_parameters
+    from hgtools.universe import UniverseConfig
 
     payload = {"title": title, "command": " ".join(["python", *sys.argv]),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": machine(), "universe_digest": parameters_digest(*read_parameters()) if universe else None,
+               "machine": machine(), "universe_digest": UniverseConfig().digest if universe else None,
                "rows": rows}
     path = write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=1) + "\n")
     for row in rows:

@@ -206,9 +206,9 @@ def bench_results(root: Path, names: list[str] | None = None,
     """
     import pandas as pd
 
-    from hgtools.universe.parameters import parameters_digest, read_parameters
+    from hgtools.universe import UniverseConfig
 
-    universe = parameters_digest(*read_parameters())
+    universe = UniverseConfig().digest  # of the shipped parameters
     folder = Path(root) / BENCH_RESULTS
     if names is None:
         names = sorted(p.stem for p in folder.glob("*.json"))

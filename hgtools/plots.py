@@ -242,11 +242,16 @@ def oracle_vs_truth(catalogue: pd.DataFrame, oracle: pd.DataFrame, metadata: dic
     return finish(fig, metadata, hexbins)
 
 
+def _bin_centres(labels) -> list[float]:
+    """Centres [log10 Msun/h] of M_h bins labelled ``lo-hi``."""
+    return [np.mean([float(v) for v in label.split("-")]) for label in labels]
+
+
 def _by_bin(ax: plt.Axes, table: pd.DataFrame, key: str, colours: dict, here: str = "here",
             tng: str = "TNG300") -> None:
     """Lines of ``here`` (solid) and ``tng`` (dashed) per M_h bin, one colour per value of ``key``."""
     bins = list(dict.fromkeys(table["M_h_bin"]))
-    x = [np.mean([float(v) for v in b.split("-")]) for b in bins]
+    x = _bin_centres(bins)
     for value, colour in colours.items():
         sub = table[table[key] == value].set_index("M_h_bin").reindex(bins)
         name = " – ".join(SHORT_LABELS.get(v, v) for v in str(value).split("~"))  # a pair "a~b" or one name
@@ -287,7 +292,7 @@ def law_calibration(parts: dict[str, pd.DataFrame], importance: pd.DataFrame, me
         _by_bin(ax, sc, "target", dict(zip(TARGETS, plt.cm.Set1.colors)), here="ratio", tng="one")
         if "comparable" in sc:
             off = sc[~sc["comparable"].astype(bool)]
-            ax.plot([np.mean([float(v) for v in b.split("-")]) for b in off["M_h_bin"]], off["ratio"], "x",
+            ax.plot(_bin_centres(off["M_h_bin"]), off["ratio"], "x",
                     color="black", ms=7, label="not a goal")
         ax.axhspan(0.9, 1.1, color="0.9", zorder=0)
         ax.set_ylabel("intrinsic scatter / TNG300-1's")
@@ -726,7 +731,7 @@ def density_calibration(coverage: pd.DataFrame, pit: pd.DataFrame, metadata: dic
         ax.set_ylabel(f"{SHORT_LABELS[t]}\nPIT density")
         ax = axes[j, 1]
         bins = [b for b in dict.fromkeys(coverage["M_h_bin"]) if b != "all"]
-        centres = [np.mean([float(v) for v in b.split("-")]) for b in bins]
+        centres = _bin_centres(bins)
         for model in models:
             for level, marker in zip(sorted(set(coverage["level"])), ("o", "s")):
                 c = coverage[(coverage["target"] == t) & (coverage["model"] == model) & (coverage["level"] == level)]

@@ -590,8 +590,8 @@ def calibrate(seed: int = DEFAULT_SEED, box_size: float = TNG300_BOX_SIZE, per_b
             corrections[pair] = corrections[pair] + trust * miss
         # concentration meets environment only through assembly bias: its strength is the lever
         # for the selected haloes' C_h - delta_3 correlation of the lighter bins (on average)
-        pair = HALO_PAIRS.index("C_h~Delta3_h")
-        miss = np.average(targets.halo_corr["C_h~Delta3_h"] - achieved["halo_corr"][:, pair], weights=trust)
+        column = HALO_PAIRS.index("C_h~Delta3_h")
+        miss = np.average(targets.halo_corr["C_h~Delta3_h"] - achieved["halo_corr"][:, column], weights=trust)
         base = replace(model, assembly_bias_concentration=float(np.clip(
             round(model.assembly_bias_concentration + miss, 4), *ASSEMBLY_BIAS_RANGE)))
     law = GalaxyLaw(knots=tuple(float(k) for k in targets.knots),
