@@ -71,8 +71,9 @@ display(run)  # the banner naming the data source
 # with $c_{\rm L16}$ the {cite:t}`Ludlow2016` relation. The formation redshift follows the
 # extended Press–Schechter distribution of Lacey & Cole (1993): the scaled time
 # $\omega = [\delta_c/D(z_{1/2}) - \delta_c]/\sqrt{S(M/2)-S(M)}$ has density
-# $2\omega\,{\rm erfc}(\omega/\sqrt2)$, and a halo's $\omega$ is the quantile $\Phi(u_z)$ of it.
-# Merger trees form haloes earlier than EPS does, so $(1+z_{1/2})$ is stretched by a factor $s_z$.
+# $2\omega\,{\rm erfc}(\omega/\sqrt2)$, and a halo's $\omega$ is the quantile $\Phi(w_z u_z)$ of it.
+# Merger trees form haloes earlier than EPS does, so $(1+z_{1/2})$ is stretched by a factor $s_z$;
+# their half-mass times also spread less at fixed mass, hence $w_z < 1$ (`formation_scatter`).
 #
 # **Positions.** A Gaussian field $G$ with the linear power spectrum of the cosmology is drawn
 # on a mesh of about $0.8\,h^{-1}$Mpc cells, every Fourier mode with its mean amplitude and a
@@ -82,7 +83,14 @@ display(run)  # the banner naming the data source
 # cross-correlation with $G$ is exactly $b$ times that of $G$ itself. $G_R$ is $G$ smoothed on
 # the larger of $R_0$ and a fraction of the halo's Lagrangian radius. The bias has mass and
 # assembly terms, $b = b_{\rm T10}(M_h)\,[1 + A(M_h)(a_z u_z + a_c u_c)]$, with $b_{\rm T10}$
-# from {cite:t}`Tinker2010` and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$.
+# from {cite:t}`Tinker2010` and $A$ fading above $10^{12.5}\,h^{-1}M_\odot$. Two corrections
+# keep the lognormal honest on the $3\,h^{-1}$Mpc scale of $\delta_3$. Its rare high peaks
+# would gather hundreds of haloes in a few cells and make the tail of $\delta_3$ — and its
+# spread from one seed to the next — far heavier than TNG300-1's, so $G_R$ is softened above
+# $t = $ `field_peak` standard deviations ($G \to t + \sigma\tanh[(G-t)/\sigma]$). And a massive
+# halo, drawn from the smooth field of its Lagrangian scale, then moves to the highest cell of
+# the finest field within (`peak_snapping` times) that scale: clusters sit on the local peak,
+# amid the small haloes, which is what puts them in TNG300-1's dense environments.
 #
 # **Environment.** $\delta_3$ is *measured*: the periodic count of all haloes drawn (each the
 # central subhalo of its group; satellites are not modelled) within $3\,h^{-1}$Mpc (scipy's

@@ -48,3 +48,32 @@ def test_tracer_bias_is_the_requested_bias(bias):
     low = (k > 0) & (k < 0.05)
     measured = np.real(np.sum(dk[low] * np.conj(gk[low]))) / np.sum(np.abs(gk[low]) ** 2)
     assert measured == pytest.approx(bias, rel=0.08)
+
+
+def test_soften_peaks_keeps_the_body_and_bounds_the_peaks():
+    g = ln.gaussian_field(power_law, 32, 100.0, np.random.default_rng(3))
+    soft = ln.soften_peaks(g, 2.0)
+    sigma = g.std()
+    body = g <= 2.0 * sigma
+    np.testing.assert_array_equal(soft[body], g[body])
+    assert (g > 2.0 * sigma).any() and soft.max() < 3.0 * sigma
+    order = np.argsort(g.ravel())
+    assert np.all(np.diff(soft.ravel()[order]) >= 0)  # monotonic: the ranking of cells is kept
+    with pytest.raises(ValueError, match="threshold"):
+        ln.soften_peaks(g, 0.0)
+
+
+def test_snap_to_peaks_moves_to_the_highest_cell_within_reach():
+    n, box = 10, 10.0  # 1 Mpc/h cells
+    field = np.zeros((n, n, n))
+    field[2, 2, 2] = 5.0
+    field[9, 5, 5] = 3.0  # next to cell (0, 5, 5) through the periodic edge
+    rng = np.random.default_rng(0)
+    start = np.array([[4.5, 2.5, 2.5], [0.5, 5.5, 5.5], [6.5, 6.5, 6.5], [2.5, 2.5, 2.5]])
+    radius = np.array([2.0, 1.0, 1.0, 0.0])
+    moved = ln.snap_to_peaks(start, field, box, radius, rng)
+    cells = np.floor(moved).astype(int)
+    np.testing.assert_array_equal(cells, [[2, 2, 2], [9, 5, 5], [6, 6, 6], [2, 2, 2]])
+    # out of reach: a radius of 1.9 cells does not see the peak two cells away
+    far = ln.snap_to_peaks(start[:1], field, box, 1.9, rng)
+    np.testing.assert_array_equal(np.floor(far).astype(int), [[4, 2, 2]])

@@ -98,6 +98,30 @@ def test_delta3_is_measured_from_positions():
     assert len(tracers) > 2 * len(halos)  # haloes below the selection are counted too
 
 
+def test_massive_haloes_snapped_to_peaks_have_denser_surroundings():
+    """Peak snapping moves only the haloes drawn from smoother fields, into denser places."""
+    from dataclasses import replace
+
+    model, _ = read_parameters()
+    runs = [haloes.generate_halos(replace(model, peak_snapping=s), 60.0, np.random.default_rng(4))[0]
+            for s in (0.0, 1.0)]
+    big = runs[0]["M_h"] >= 12.7
+    assert big.sum() > 100
+    light = runs[0]["M_h"] < 12.0  # drawn from the finest field, before any snapping: unchanged
+    np.testing.assert_array_equal(runs[0].loc[light, "X_h"], runs[1].loc[light, "X_h"])
+    assert runs[1].loc[big, "Delta3_h"].median() > 1.1 * runs[0].loc[big, "Delta3_h"].median()
+
+
+def test_formation_scatter_narrows_z_half_and_inverts_exactly():
+    m = np.full(5000, 11.5)
+    u = np.random.default_rng(0).standard_normal(5000)
+    wide = haloes.formation_redshift(m, u, 1.1, 1.0)
+    narrow = haloes.formation_redshift(m, u, 1.1, 0.9)
+    assert narrow.std() < 0.95 * wide.std()
+    assert stats.spearmanr(wide, narrow).statistic == pytest.approx(1.0)  # the same ranking of ages
+    np.testing.assert_allclose(haloes.age_latent(m, narrow, 1.1, 0.9), u, atol=1e-3)
+
+
 def test_mass_dependent_bias_matches_standard_models(universe):
     cat, meta = universe
     box = meta["box_size"]
@@ -177,8 +201,10 @@ def test_full_size_universe_count_and_calibration(full_universe):
     table = diagnostics.calibration_table(cat, meta).set_index("quantity")
     means = table[table.index.str.startswith("mean")]
     assert (means["relative difference"].abs() <= 0.05).all(), means
-    stds = table[table.index.str.startswith("std") & (table.index != "std Delta3_h")]
-    assert (stds["relative difference"].abs() <= 0.07).all(), stds
+    # the halo features' spreads within 5 % (the issue's goal); the galaxies' reached by the law, within 7 %
+    stds = table[table.index.str.startswith("std")]["relative difference"].abs()
+    halo = stds.index.str.removeprefix("std ").isin(FEATURES)
+    assert (stds[halo] <= 0.05).all() and (stds[~halo] <= 0.07).all(), stds
     for (a, b), r in diagnostics.table_implied_correlations().items():
         assert abs(cat[a].corr(cat[b]) - r) <= 0.05, (a, b, cat[a].corr(cat[b]))
 
@@ -217,8 +243,12 @@ def test_sample_conditional_reproduces_the_exact_moments(few_haloes):
     err = np.sqrt(np.einsum("nii->ni", cov) / 4000)
     z = (draws.mean(axis=0) - mean) / err
     assert np.abs(z).max() < 5.0 and np.abs(z).mean() < 1.0
-    sample_cov = np.einsum("dni,dnj->nij", draws - draws.mean(0), draws - draws.mean(0)) / 3999
-    np.testing.assert_allclose(sample_cov, cov, atol=0.06 * np.sqrt(np.einsum("nii->ni", cov)).max())
+    centred = draws - draws.mean(0)
+    products = np.einsum("dni,dnj->dnij", centred, centred)
+    sample_cov = products.sum(0) / 3999
+    # each element against its own sampling error (the mixtures' heavy tails make some large)
+    z_cov = (sample_cov - cov) / (products.std(0) / np.sqrt(4000))
+    assert np.abs(z_cov).max() < 5.0 and np.abs(z_cov).mean() < 1.0, np.abs(z_cov).max()
     again = oracle.sample_conditional(features, cfg.law, cfg.halos, n_draws=4000, seed=5)
     np.testing.assert_array_equal(draws, again)
     np.testing.assert_allclose(mean, oracle.oracle(features, cfg.law, cfg.halos).to_numpy())

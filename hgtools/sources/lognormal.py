@@ -138,6 +138,63 @@ def mesh_power_spectrum(
     return k_mean, p_mean, n_modes
 
 
+def soften_peaks(field: np.ndarray, threshold: float) -> np.ndarray:
+    """The field with its peaks above ``threshold`` standard deviations softened.
+
+    Values ``G <= t`` (``t = threshold * std(G)``) are kept; above, ``G`` becomes
+    ``t + std(G) tanh((G - t) / std(G))``, which is monotonic and never exceeds
+    ``t + std(G)``.  Drawn through ``exp(b G)``, the rare high peaks of a
+    lognormal field otherwise gather many tracers in a few cells.
+    """
+    if threshold <= 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    sigma = float(field.std())
+    t = threshold * sigma
+    return np.where(field > t, t + sigma * np.tanh((field - t) / sigma), field)
+
+
+def snap_to_peaks(positions: np.ndarray, field: np.ndarray, box_size: float, radius: np.ndarray | float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Move each position to the highest cell of ``field`` within ``radius`` [Mpc/h] of its cell.
+
+    Periodic; the search covers the cells whose centres lie within ``radius``
+    of the starting cell's centre (at least the cell itself), and the new
+    position is drawn uniformly inside the chosen cell.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray
+        (N, 3) positions [Mpc/h].
+    field : numpy.ndarray
+        Field on a (n, n, n) mesh covering the box.
+    box_size : float
+        Side of the box [Mpc/h].
+    radius : float or numpy.ndarray
+        Search radius [Mpc/h], one or one per position.
+    rng : numpy.random.Generator
+        Random numbers for the position inside the cell (seeded by the caller).
+    """
+    n_mesh = field.shape[0]
+    cell = box_size / n_mesh
+    ijk = np.floor(np.mod(positions, box_size) / cell).astype(np.int64) % n_mesh
+    reach = np.broadcast_to(np.asarray(radius, float) / cell, (len(ijk),))
+    r_max = int(np.floor(reach.max())) if len(ijk) else 0
+    best = field[ijk[:, 0], ijk[:, 1], ijk[:, 2]].copy()
+    chosen = ijk.copy()
+    steps = np.arange(-r_max, r_max + 1)
+    for offset in np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1).reshape(-1, 3):
+        distance = np.sqrt((offset**2).sum())
+        if distance == 0:
+            continue
+        allowed = np.flatnonzero(distance <= reach)
+        q = (ijk[allowed] + offset) % n_mesh
+        value = field[q[:, 0], q[:, 1], q[:, 2]]
+        higher = value > best[allowed]
+        best[allowed[higher]] = value[higher]
+        chosen[allowed[higher]] = q[higher]
+    return np.mod((chosen + rng.random(chosen.shape)) * cell, box_size)
+
+
 def sample_biased_positions(
     field: np.ndarray,
     box_size: float,

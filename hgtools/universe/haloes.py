@@ -11,8 +11,10 @@
    Lacey & Cole (1993), spin lognormal (Bullock definition);
 3. positions from a lognormal field built on the linear P(k) with fixed mode
    amplitudes (random phases only, Angulo & Pontzen 2016, which removes most of
-   the box-to-box scatter of delta_3), the Tinker et al. (2010) bias and an
-   assembly-bias term (older and more concentrated haloes cluster more at low mass);
+   the box-to-box scatter of delta_3), its rare high peaks softened, the Tinker et
+   al. (2010) bias and an assembly-bias term (older and more concentrated haloes
+   cluster more at low mass); massive haloes, drawn from the field smoothed on their
+   Lagrangian scale, then settle on the nearest high peak of the finest field;
 4. delta_3 counted from those positions (periodic counts of every halo drawn,
    i.e. of central subhaloes, within 3 Mpc/h, over the mean number).
 
@@ -33,7 +35,8 @@ from tqdm.auto import tqdm
 
 from hgtools.cosmology import RHO_CRIT0, tng_cosmology
 from hgtools.overdensity import delta3
-from hgtools.sources.lognormal import field_from_modes, gaussian_modes, sample_biased_positions
+from hgtools.sources.lognormal import (field_from_modes, gaussian_modes, sample_biased_positions, snap_to_peaks,
+                                      soften_peaks)
 
 #: delta_c, the linear collapse threshold used for formation times.
 DELTA_C = 1.686
@@ -76,6 +79,9 @@ class HaloModel:
     formation_stretch: float = 1.105
     """(1 + z_1/2) of the Lacey-Cole law is multiplied by this factor (EPS half-mass times come
     later than those of SubLink main branches)."""
+    formation_scatter: float = 0.93
+    """The age latent enters the Lacey-Cole law multiplied by this factor (below 1: a narrower
+    spread of z_1/2 at fixed mass than the EPS law's, as TNG300-1's)."""
     spin_median: float = 0.042
     """Median Bullock spin."""
     spin_log_scatter: float = 0.55
@@ -87,11 +93,20 @@ class HaloModel:
     the calibration: it ties concentration to delta_3)."""
     assembly_bias_pivot: float = 12.5
     """log mass above which assembly bias fades (tanh of width 0.5 dex)."""
-    field_smoothing: float = 1.5
+    field_smoothing: float = 1.3
     """Smallest Gaussian smoothing of the lognormal field [Mpc/h]."""
+    field_peak: float = 2.6
+    """Peaks of the Gaussian field above this many standard deviations are softened before
+    haloes are drawn (:func:`hgtools.sources.lognormal.soften_peaks`): the lognormal's rare
+    spikes would gather hundreds of haloes in a few cells and make the tail of delta_3, and
+    its spread from seed to seed, far heavier than TNG300-1's."""
     lagrangian_smoothing: float = 0.64
     """Haloes sample the field smoothed on this fraction of their Lagrangian radius (if larger
     than ``field_smoothing``), so massive haloes follow the smooth field."""
+    peak_snapping: float = 1.0
+    """Haloes drawn from a smoother field than ``field_smoothing`` then move to the highest cell
+    of the finest field within this fraction of their smoothing radius: massive haloes sit on
+    local density peaks, amid the small haloes (0: off)."""
     cell_size: float = 0.8
     """Target mesh spacing of the lognormal field [Mpc/h]."""
     fixed_amplitude: bool = True
@@ -200,13 +215,14 @@ def _omega_cdf() -> tuple[np.ndarray, np.ndarray]:
 _OMEGA, _OMEGA_CDF = _omega_cdf()
 
 
-def formation_redshift(log_mass: np.ndarray, age_latent: np.ndarray, stretch: float = 1.0) -> np.ndarray:
+def formation_redshift(log_mass: np.ndarray, age_latent: np.ndarray, stretch: float = 1.0,
+                       scatter: float = 1.0) -> np.ndarray:
     """z_1/2 from the Lacey & Cole (1993) half-mass formation distribution.
 
     The scaled formation time omega = (delta_c/D(z_1/2) - delta_c) /
     sqrt(S(M/2) - S(M)) has density 2 omega erfc(omega / sqrt 2); the halo's
-    omega is the quantile Phi(age_latent) of that law, so larger latents mean
-    older haloes.
+    omega is the quantile Phi(scatter * age_latent) of that law, so larger latents
+    mean older haloes.
 
     Parameters
     ----------
@@ -216,19 +232,22 @@ def formation_redshift(log_mass: np.ndarray, age_latent: np.ndarray, stretch: fl
         Standard-normal age latent u_z.
     stretch : float
         Factor applied to (1 + z_1/2) (see :attr:`HaloModel.formation_stretch`).
+    scatter : float
+        Factor applied to the latent (see :attr:`HaloModel.formation_scatter`).
     """
-    omega = np.interp(stats.norm.cdf(age_latent), _OMEGA_CDF, _OMEGA)
+    omega = np.interp(stats.norm.cdf(scatter * np.asarray(age_latent, float)), _OMEGA_CDF, _OMEGA)
     dsig = _variance_step(np.asarray(log_mass, float))
     return stretch * (1.0 + _redshift_of_growth(DELTA_C / (DELTA_C + omega * dsig))) - 1.0
 
 
-def age_latent(log_mass: np.ndarray, z_half: np.ndarray, stretch: float = 1.0) -> np.ndarray:
+def age_latent(log_mass: np.ndarray, z_half: np.ndarray, stretch: float = 1.0,
+               scatter: float = 1.0) -> np.ndarray:
     """Inverse of :func:`formation_redshift`: u_z from (M_h, z_1/2)."""
     dsig = _variance_step(np.asarray(log_mass, float))
     z_eps = np.maximum((1.0 + np.asarray(z_half, float)) / stretch - 1.0, 0.0)
     omega = (DELTA_C / tng_cosmology().growthFactor(z_eps) - DELTA_C) / dsig
     p = np.interp(omega, _OMEGA, _OMEGA_CDF)
-    return stats.norm.ppf(np.clip(p, 1e-12, 1 - 1e-12))
+    return stats.norm.ppf(np.clip(p, 1e-12, 1 - 1e-12)) / scatter
 
 
 def secondary_features(log_mass: np.ndarray, latents: np.ndarray, model: HaloModel) -> dict[str, np.ndarray]:
@@ -236,7 +255,7 @@ def secondary_features(log_mass: np.ndarray, latents: np.ndarray, model: HaloMod
     u_c, u_s, u_z = latents.T
     return {"C_h": mean_log_concentration(log_mass) + model.concentration_offset + model.concentration_scatter * u_c,
             "S_h": model.spin_median * np.exp(model.spin_log_scatter * u_s),
-            "z_h": formation_redshift(log_mass, u_z, model.formation_stretch)}
+            "z_h": formation_redshift(log_mass, u_z, model.formation_stretch, model.formation_scatter)}
 
 
 def latents_of(features: pd.DataFrame, model: HaloModel) -> np.ndarray:
@@ -245,7 +264,7 @@ def latents_of(features: pd.DataFrame, model: HaloModel) -> np.ndarray:
     u_c = (features["C_h"].to_numpy(float) - mean_log_concentration(m) - model.concentration_offset) \
         / model.concentration_scatter
     u_s = np.log(features["S_h"].to_numpy(float) / model.spin_median) / model.spin_log_scatter
-    u_z = age_latent(m, features["z_h"].to_numpy(float), model.formation_stretch)
+    u_z = age_latent(m, features["z_h"].to_numpy(float), model.formation_stretch, model.formation_scatter)
     return np.stack([u_c, u_s, u_z], axis=1)
 
 
@@ -294,12 +313,17 @@ def place_haloes(log_mass_dmo: np.ndarray, bias: np.ndarray, box_size: float, mo
                            fixed_amplitude=model.fixed_amplitude)
     pos = np.empty((len(log_mass_dmo), 3))
     smoothing = np.maximum(model.field_smoothing, model.lagrangian_smoothing * lagrangian_radius(log_mass_dmo))
+    finest = field_from_modes(modes, box_size, smoothing=model.field_smoothing)
     for lo, hi in tqdm(_smoothing_groups(smoothing), desc="placing haloes (lognormal field)", unit="group",
                        disable=not verbose, leave=False):
         members = np.flatnonzero((smoothing >= lo) & (smoothing < hi))
         if members.size:
-            g = field_from_modes(modes, box_size, smoothing=float(np.median(smoothing[members])))
-            pos[members] = sample_biased_positions(g, box_size, bias[members], rng)
+            radius = float(np.median(smoothing[members]))
+            g = finest if radius == model.field_smoothing else field_from_modes(modes, box_size, smoothing=radius)
+            pos[members] = sample_biased_positions(soften_peaks(g, model.field_peak), box_size, bias[members], rng)
+            if model.peak_snapping > 0 and radius > model.field_smoothing:
+                pos[members] = snap_to_peaks(pos[members], finest, box_size,
+                                             model.peak_snapping * smoothing[members], rng)
     return pos
 
 

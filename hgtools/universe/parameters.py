@@ -55,9 +55,11 @@ def halo_model_from_dict(data: dict) -> HaloModel:
         if len(getattr(model, name)) != n:
             raise ParameterError(f"halo parameter {name!r} needs {n} values (one per knot)")
     for name in ("concentration_scatter", "spin_median", "spin_log_scatter", "cell_size", "delta3_radius",
-                 "field_smoothing"):
+                 "field_smoothing", "field_peak", "formation_scatter"):
         if getattr(model, name) <= 0:
             raise ParameterError(f"halo parameter {name!r} must be positive, got {getattr(model, name)}")
+    if model.peak_snapping < 0:
+        raise ParameterError(f"halo parameter 'peak_snapping' must not be negative, got {model.peak_snapping}")
     if np.any(np.diff(model.knots) <= 0):
         raise ParameterError(f"halo parameter 'knots' must increase, got {list(model.knots)}")
     eig = np.linalg.eigvalsh(model.latent_correlation(np.asarray(model.knots)))
