@@ -314,15 +314,20 @@ def model_bias_ratio(log_mass_a: np.ndarray, log_mass_b: np.ndarray) -> dict[str
     return out
 
 
-def table_implied_correlations() -> dict[tuple[str, str], float]:
-    """Correlations between the four properties over the whole sample, as the law tables imply them.
+def table_implied_moments() -> tuple[pd.Series, pd.DataFrame]:
+    """Mean and covariance of the four properties over the whole sample, as the law tables imply them.
 
     Each M_h bin of the tables contributes its galaxy fraction, its mean properties, their
     spread and their correlations at fixed mass (``total_corr``); the sample's covariance is
-    the fraction-weighted within-bin covariance plus that of the bin means.  Beside
-    :data:`hgtools.reference.TNG300_CORRELATIONS` (the study's catalogue) it shows how far the
-    tables themselves are from those numbers (bins without a scatter table, 0.3 % of the
-    galaxies, are left out).
+    the fraction-weighted within-bin covariance plus that of the bin means (bins without a
+    scatter table, 0.3 % of the galaxies, are left out).
+
+    Returns
+    -------
+    mean : pandas.Series
+        Indexed by :data:`hgtools.catalogue.TARGETS`, in their units.
+    covariance : pandas.DataFrame
+        4 x 4, rows and columns the targets.
     """
     means, spread = tng300_law("law_means"), tng300_law("scatter")
     pairs, haloes = tng300_law("residual_correlations"), tng300_law("halo_features")
@@ -340,11 +345,20 @@ def table_implied_correlations() -> dict[tuple[str, str], float]:
             corr[a, b] = corr[b, a] = row["total_corr"]
         covariances.append(corr * np.outer(std, std))
     cell_means = np.array(cell_means)
-    centred = cell_means - weights @ cell_means
+    mean = weights @ cell_means
+    centred = cell_means - mean
     total = np.einsum("b,bij->ij", weights, np.array(covariances)) + np.einsum("b,bi,bj->ij", weights, centred, centred)
-    std = np.sqrt(np.diag(total))
-    return {(a, b): float(total[TARGETS.index(a), TARGETS.index(b)] / (std[TARGETS.index(a)] * std[TARGETS.index(b)]))
-            for a, b in ref.TNG300_CORRELATIONS}
+    return pd.Series(mean, index=list(TARGETS)), pd.DataFrame(total, index=list(TARGETS), columns=list(TARGETS))
+
+
+def table_implied_correlations() -> dict[tuple[str, str], float]:
+    """Correlations between the four properties over the whole sample, as the law tables imply them.
+
+    From :func:`table_implied_moments`; beside :data:`hgtools.reference.TNG300_CORRELATIONS`
+    (the study's catalogue) it shows how far the tables themselves are from those numbers.
+    """
+    cov = table_implied_moments()[1]
+    return {(a, b): float(cov.loc[a, b] / np.sqrt(cov.loc[a, a] * cov.loc[b, b])) for a, b in ref.TNG300_CORRELATIONS}
 
 
 def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
@@ -353,7 +367,8 @@ def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
     One row per calibrated quantity: the TNG300 value, the value achieved by
     ``catalogue``, and their relative difference; for the correlations between
     properties also the value the law tables imply (:func:`table_implied_correlations`),
-    which the law is fitted to.  For a box smaller than 205 Mpc/h the galaxy count is
+    which the law is fitted to, and so for the means and spreads of the properties
+    (:func:`table_implied_moments`).  For a box smaller than 205 Mpc/h the galaxy count is
     rescaled to the TNG300 volume.
     """
     rows = []
@@ -371,7 +386,9 @@ def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
                      np.corrcoef(orc[t], catalogue[t])[0, 1]))
     table = pd.DataFrame(rows, columns=["quantity", "TNG300 / study", "embedded universe"])
     table["relative difference"] = table["embedded universe"] / table["TNG300 / study"] - 1.0
-    implied = {f"corr({a}, {b})": r for (a, b), r in table_implied_correlations().items()}
+    mean, cov = table_implied_moments()
+    implied = {**{f"corr({a}, {b})": r for (a, b), r in table_implied_correlations().items()},
+               **{f"mean {t}": mean[t] for t in TARGETS}, **{f"std {t}": np.sqrt(cov.loc[t, t]) for t in TARGETS}}
     table["law tables imply"] = table["quantity"].map(implied)
     return table
 

@@ -178,10 +178,11 @@ display(pd.DataFrame(shipped.get("summary", [])).round(4))
 #
 # The law is fitted to how galaxies depend on their haloes; the sample's one- and two-point
 # numbers follow from it and are *not* tuned. They are set here beside the TNG300-1 sample's.
-# For the correlations between properties, the last column gives what the law tables themselves
-# imply for the whole sample (their bins' means, spreads, correlations and galaxy fractions
-# combined): the tables, made from models of TNG300-1, are a few hundredths away from the study's
-# catalogue there, and the law follows the tables.
+# For the galaxy properties' means, spreads and correlations, the last column gives what the law
+# tables themselves imply for the whole sample (their bins' means, spreads, correlations and
+# galaxy fractions combined): the tables, made from models of TNG300-1, are a few hundredths away
+# from the study's catalogue in the correlations and narrower in radius, and the law follows
+# the tables.
 # The last rows give the oracle's Pearson $r$ beside the $r$ the study's stacked models reached on
 # TNG300 (labelled as the study's): an outcome of the calibrated law, not an input.
 

@@ -100,10 +100,14 @@ def test_table_implied_correlations_equal_those_of_a_sample_drawn_from_the_table
         s = std[list(TARGETS)].to_numpy()
         draws.append(rng.multivariate_normal(mean[list(TARGETS)].to_numpy(), corr * np.outer(s, s),
                                              size=int(400_000 * fraction[label])))
-    sample = np.corrcoef(np.concatenate(draws).T)
+    drawn = np.concatenate(draws)
+    sample = np.corrcoef(drawn.T)
     implied = diagnostics.table_implied_correlations()
     for (a, b), r in implied.items():
         assert r == pytest.approx(sample[TARGETS.index(a), TARGETS.index(b)], abs=0.005), (a, b)
+    mean, cov = diagnostics.table_implied_moments()
+    np.testing.assert_allclose(mean[list(TARGETS)], drawn.mean(0), atol=0.01)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov.loc[list(TARGETS), list(TARGETS)])), drawn.std(0), rtol=0.01)
     # the tables' own sample is not the study's catalogue: they differ by a few hundredths
     from hgtools.reference import TNG300_CORRELATIONS
 
