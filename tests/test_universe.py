@@ -284,9 +284,10 @@ def test_bad_parameter_files_name_the_parameter(tmp_path):
     cases = {"law scatter": (("law", "values", "scatter_radius"), [-0.1] * len(good["law"]["knots"])),
              "law length": (("law", "values", "mean_radius"), [0.5]),
              "halo number": (("halos", "spin_median"), "big"),
-             "halo correlation": (("halos", "corr_c_s"), [0.99] * len(good["halos"]["knots"]))}
+             "halo correlation": (("halos", "corr_c_s"), [0.99] * len(good["halos"]["knots"])),
+             "halo peaks": (("halos", "field_peak"), 0.0), "halo snapping": (("halos", "peak_snapping"), -1.0)}
     expected = {"law scatter": "scatter_radius", "law length": "mean_radius", "halo number": "spin_median",
-                "halo correlation": "corr_c_s"}
+                "halo correlation": "corr_c_s", "halo peaks": "field_peak", "halo snapping": "peak_snapping"}
     for name, (keys, value) in cases.items():
         data = json.loads(PARAMETERS_FILE.read_text())
         node = data
