@@ -357,7 +357,11 @@ def table_implied_correlations() -> dict[tuple[str, str], float]:
     From :func:`table_implied_moments`; beside :data:`hgtools.reference.TNG300_CORRELATIONS`
     (the study's catalogue) it shows how far the tables themselves are from those numbers.
     """
-    cov = table_implied_moments()[1]
+    return _study_pair_correlations(table_implied_moments()[1])
+
+
+def _study_pair_correlations(cov: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """The correlations of :data:`hgtools.reference.TNG300_CORRELATIONS`'s pairs from a covariance."""
     return {(a, b): float(cov.loc[a, b] / np.sqrt(cov.loc[a, a] * cov.loc[b, b])) for a, b in ref.TNG300_CORRELATIONS}
 
 
@@ -387,7 +391,7 @@ def calibration_table(catalogue: pd.DataFrame, metadata: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["quantity", "TNG300 / study", "embedded universe"])
     table["relative difference"] = table["embedded universe"] / table["TNG300 / study"] - 1.0
     mean, cov = table_implied_moments()
-    implied = {**{f"corr({a}, {b})": r for (a, b), r in table_implied_correlations().items()},
+    implied = {**{f"corr({a}, {b})": r for (a, b), r in _study_pair_correlations(cov).items()},
                **{f"mean {t}": mean[t] for t in TARGETS}, **{f"std {t}": np.sqrt(cov.loc[t, t]) for t in TARGETS}}
     table["law tables imply"] = table["quantity"].map(implied)
     return table
