@@ -54,7 +54,7 @@ ROWS_PER_PARTITION = 250_000
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".list": "hlist"}
 MANIFEST = "manifest.json"
 SUMMARY = "populate.json"
-SETTLE_SECONDS = 600.0  # the longest wait, after a failure, for cancelled partitions still being painted
+SETTLE_SECONDS = 600.0  # the longest wait for cancelled partitions still being painted (after a failure or a lost worker)
 
 
 class PopulateError(ValueError):
@@ -489,8 +489,9 @@ def _paint_part(table: pd.DataFrame, piece: dict, i: int, delta3: np.ndarray | N
             _validate(table, piece, POSITIONS, box_size)
     painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model,
                     draws=metadata["draws"], seed=[metadata["seed"], i])  # one seed per partition: resumable
-    write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
-                overwrite=True)
+    if Path(folder).is_dir():  # else its run has ended (this was a repeat of a finished part): write nothing
+        write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
+                    overwrite=True)
     return len(painted)
 
 
@@ -745,6 +746,10 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
                 rows += future.result()
                 bar.update()
                 bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} galaxies/s")
+            # A worker lost after finishing a partition makes Dask recompute it while its future is held:
+            # forget the futures, and wait for any such repeat to end, so nothing is written after the rename.
+            client.cancel(futures)
+            _settle(client, tag)
         except BaseException as err:
             client.cancel(futures)
             if not isinstance(err, KeyboardInterrupt):  # let the parts being written finish, so none lands later
@@ -770,7 +775,7 @@ def _painting(tag: str, dask_worker=None) -> int:
 
 
 def _settle(client, tag: str, timeout: float = SETTLE_SECONDS) -> None:
-    """Wait until no worker is still painting a partition of the run ``tag`` (after a failure cancelled it).
+    """Wait until no worker is still painting a partition of the run ``tag`` (after its futures were cancelled).
 
     Dask cannot stop a task that is running: a cancelled partition finishes on
     its worker and writes its (complete) part.  Waiting for it means that the

@@ -308,6 +308,21 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_partial_is_left(tmp_pat
     pd.testing.assert_frame_equal(_read(out), _read(whole.out))
 
 
+def test_a_repeated_partition_of_a_finished_run_writes_nothing(tmp_path, model_set, universe):
+    # Dask recomputes a finished partition whose worker died; once the run is renamed into place its
+    # partial folder is gone, and the repeat must not bring it back.
+    table = universe[0][list(FEATURES)].iloc[:50]
+    piece = {"file": "halos.parquet", "skip": 0, "rows": len(table)}
+    meta = {"draws": 1, "seed": 0}
+    gone = tmp_path / ".painted.partial"
+    args = (str(model_set), pop.model_fingerprint(model_set))
+    assert pop._paint_part(table, piece, 3, None, *args, str(gone), None, meta) == 50
+    assert not gone.exists()
+    gone.mkdir()
+    pop._paint_part(table, piece, 3, None, *args, str(gone), None, meta)
+    assert (gone / pop.part_name(3)).is_file()
+
+
 def test_lightgbm_is_compiled_with_the_same_predictions(model_set, universe):
     X = universe[0][list(FEATURES)].to_numpy()[:5000]
     for _, _, stack in models.load_set(model_set):
