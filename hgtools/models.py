@@ -488,16 +488,42 @@ def load_set(folder: str | os.PathLike) -> list[tuple[str, str, StackedModel]]:
     written by :func:`save_model` with a card naming its ``target``).
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"model folder not found: {folder}")
-    stacks = sorted(p.parent for p in folder.glob("*/card.json") if read_card(p.parent)["kind"] == "stack")
-    if not stacks:
-        raise FileNotFoundError(f"no saved stack (*/card.json of kind 'stack') in {folder}")
     out = []
-    for path in stacks:
+    for path, card in _stack_cards(folder):
         stack, card = load_model(path)
         out.append((card.get("target", path.name), card.get("path", folder.name), stack))
     return out
+
+
+def load_base_models(folder: str | os.PathLike, name: str) -> list[tuple[str, str, BaseEstimator]]:
+    """One base model of every saved stack of a model set: ``(target, training path, model)`` per target.
+
+    Reads only that model's files (no other base model is loaded: a set's
+    LightGBM models load without importing TensorFlow).
+
+    Raises
+    ------
+    ModelFileError
+        If a stack has no base model ``name``.
+    """
+    folder = Path(folder)
+    cards = _stack_cards(folder)
+    missing = [card.get("target", path.name) for path, card in cards if name not in card["base_models"]]
+    if missing:
+        raise ModelFileError(f"{folder}: the stack of {', '.join(missing)} has no base model {name!r}")
+    return [(card.get("target", path.name), card.get("path", folder.name), load_model(path / name)[0])
+            for path, card in cards]
+
+
+def _stack_cards(folder: Path) -> list[tuple[Path, dict]]:
+    """The folders and cards of the saved stacks in a model-set folder, sorted by folder."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder not found: {folder}")
+    cards = [(p.parent, read_card(p.parent)) for p in sorted(folder.glob("*/card.json"))]
+    stacks = [(path, card) for path, card in cards if card["kind"] == "stack"]
+    if not stacks:
+        raise FileNotFoundError(f"no saved stack (*/card.json of kind 'stack') in {folder}")
+    return stacks
 
 
 def predict_with_set(folder: str | os.PathLike | list, halos: pd.DataFrame, *, base: bool = True) -> pd.DataFrame:
@@ -538,5 +564,5 @@ def plain_params(model: BaseEstimator) -> dict:
 
 
 __all__ = ["MODEL_NAMES", "ExtraTreesModel", "KerasRegressor", "LightGBMRegressor", "ModelFileError", "StackedModel",
-           "fit_model", "load_model", "load_set", "make_model", "plain_params", "predict_with_set", "read_card", "read_halo_table",
+           "fit_model", "load_base_models", "load_model", "load_set", "make_model", "plain_params", "predict_with_set", "read_card", "read_halo_table",
            "save_model"]

@@ -425,20 +425,16 @@ def _loaded_set(models: str, fingerprint: str, released_model: str, base_model: 
     lleaves (:class:`CompiledLightGBM`).
     """
     from hgtools import density, released
-    from hgtools.models import ModelFileError, load_set
+    from hgtools.models import load_base_models, load_set
 
     if density.is_density(models):
         return [("draws", density.load_density(models)[0])]
     if released.is_released(models):
         path, model = released_model.split("-", 1)
         return [(m.target, _compile(m)) for m in released.load_released(models, model=model, path=path)]
-    stacks = load_set(models)
     if base_model is None:
-        return [(target, _compile(stack)) for target, _, stack in stacks]
-    missing = [target for target, _, stack in stacks if base_model not in stack.base_models]
-    if missing:
-        raise ModelFileError(f"{models}: the stack of {', '.join(missing)} has no base model {base_model!r}")
-    return [(target, _compile(stack.base_models[base_model])) for target, _, stack in stacks]
+        return [(target, _compile(stack)) for target, _, stack in load_set(models)]
+    return [(target, _compile(model)) for target, _, model in load_base_models(models, base_model)]
 
 
 def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | None = None,
