@@ -140,16 +140,29 @@ class Run:
         like the point models; :meth:`fit_density` fits a missing one.
         """
         from hgtools import density
+        from hgtools.parallel import run_concurrently
 
+        missing = [name for name in density.DENSITY_MODELS if not (self.density_folder / name / "card.json").exists()]
+        if len(missing) > 1:  # each fit uses about one core: side by side, one process per core
+            tasks = [{**self._density_task(name), "verbose": False} for name in missing]  # one bar: fits done
+            seconds = run_concurrently(_fit_density, tasks, None, "density models")
+            if self.verbose:
+                report("density models: " + ", ".join(f"{n} fitted in {t:.0f} s" for n, t in zip(missing, seconds)))
+        elif missing:
+            self.fit_density(missing[0])
         out = {}
         for name in density.DENSITY_MODELS:
-            if (self.density_folder / name / "card.json").exists():
-                out[name], _ = density.load_density(self.density_folder / name)
-                if self.verbose:
-                    report(f"density model {name}: reusing the cached fit")
-            else:
-                out[name] = self.fit_density(name)
+            out[name], _ = density.load_density(self.density_folder / name)
+            if self.verbose and name not in missing:
+                report(f"density model {name}: reusing the cached fit")
         return out
+
+    def _density_task(self, name: str) -> dict:
+        params = {} if name == "residual" else {"epochs": self.config.sizes.density_epochs}
+        return {"table": self.catalogue.table, "name": name, "seed": self.config.training_seed, "params": params,
+                "folder": self.density_folder / name, "verbose": self.verbose,
+                "card": {"run": self.config.to_dict(), "cache_key": self._density_key(),
+                         "catalogue": self.catalogue.identity()}}
 
     def fit_density(self, name: str):
         """Fit density model ``name`` on the training split (early stopping on the validation split) and cache it.
@@ -158,16 +171,10 @@ class Run:
         """
         from hgtools import density
 
-        params = {} if name == "residual" else {"epochs": self.config.sizes.density_epochs}
-        model = density.fit_on_catalogue(self.catalogue.table, name, seed=self.config.training_seed, verbose=self.verbose,
-                                         **params)
-        density.save_density(model, self.density_folder / name, {"run": self.config.to_dict(),
-                                                                  "cache_key": self._density_key(),
-                                                                  "catalogue": self.catalogue.identity()},
-                             overwrite=True)
+        seconds = _fit_density(**self._density_task(name))
         if self.verbose:
-            report(f"density model {name}: fitted in {model.fit_seconds_:.0f} s")
-        return model
+            report(f"density model {name}: fitted in {seconds:.0f} s")
+        return density.load_density(self.density_folder / name)[0]
 
     @cached_property
     def larger_universe(self) -> pd.DataFrame:
@@ -275,6 +282,19 @@ class Run:
 
     def _repr_markdown_(self) -> str:
         return self.banner()
+
+
+def _fit_density(table: pd.DataFrame, name: str, seed: int, params: dict, folder: Path, card: dict,
+                 verbose: bool) -> float:
+    """Fit density model ``name`` on ``table``'s training split, save it into ``folder``; return the fit's seconds.
+
+    Module-level, so that :func:`hgtools.parallel.run_concurrently` can run it in a worker process.
+    """
+    from hgtools import density
+
+    model = density.fit_on_catalogue(table, name, seed=seed, verbose=verbose, **params)
+    density.save_density(model, folder, card, overwrite=True)
+    return model.fit_seconds_
 
 
 def open_run(config: RunConfig | dict | None = None, *, root: str | os.PathLike | None = None,

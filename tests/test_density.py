@@ -260,3 +260,23 @@ def test_point_models_refuse_draws(tmp_path, capsys):
                      "--out", str(tmp_path / "o.parquet"), "--draws", "2"]) != 0
     assert "draws need a density model" in capsys.readouterr().err
 
+
+
+def test_fits_in_worker_processes_equal_fits_here(tmp_path, small_catalogue):
+    # the book fits its density models side by side (hgtools.parallel): a worker's fit is this process's fit
+    from hgtools.catalogue import FEATURES
+    from hgtools.parallel import run_concurrently
+    from hgtools.pipeline import _fit_density
+
+    def task(name, where):
+        return {"table": small_catalogue, "name": name, "seed": 4, "params": FAST[name], "folder": tmp_path / where / name,
+                "card": {}, "verbose": False}
+
+    seconds = run_concurrently(_fit_density, [task("gaussian", "workers"), task("residual", "workers")], 2, "fits")
+    assert all(s >= 0 for s in seconds)
+    X = small_catalogue[list(FEATURES)].to_numpy()[:300]
+    for name in ("gaussian", "residual"):
+        _fit_density(**task(name, "here"))
+        there, _ = density.load_density(tmp_path / "workers" / name)
+        here, _ = density.load_density(tmp_path / "here" / name)
+        np.testing.assert_array_equal(there.sample(X, 2, seed=1), here.sample(X, 2, seed=1))
