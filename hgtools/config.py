@@ -54,8 +54,8 @@ class Sizes:
 
 #: The full-size run (the book's default).
 FULL = Sizes(
-    name="full", box_size=TNG300_BOX_SIZE, n_mesh=256, importance_rows=10_000, importance_repeats=5,
-    bootstrap_draws=100, painting_box=256.0, density_epochs=200, density_draws=49, energy_haloes=2000,
+    name="full", box_size=TNG300_BOX_SIZE, n_mesh=256, importance_rows=5_000, importance_repeats=5,
+    bootstrap_draws=100, painting_box=230.0, density_epochs=200, density_draws=49, energy_haloes=2000,
     clustering_draws=8,
     grids={
         "ERT": [{"n_estimators": 100, "min_samples_leaf": m} for m in (5, 20)],
