@@ -56,7 +56,7 @@ class Sizes:
 FULL = Sizes(
     name="full", box_size=TNG300_BOX_SIZE, n_mesh=256, importance_rows=5_000, importance_repeats=5,
     bootstrap_draws=100, painting_box=230.0, density_epochs=200, density_draws=49, energy_haloes=2000,
-    clustering_draws=8,
+    clustering_draws=5,
     grids={
         "ERT": [{"n_estimators": 100, "min_samples_leaf": m} for m in (5, 20)],
         "kNN": [{"n_neighbors": k} for k in (10, 30, 100)],

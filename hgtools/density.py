@@ -351,7 +351,11 @@ class FlowDensity(_NetworkDensity):
         0.0086, the 2D KS from 0.0200 to 0.0108, the worst coverage error
         from 2.8 to 2.2 points, the energy distance from 1.76 to 1.48 times
         its noise floor and the χ² per bandpower of the large-radius
-        spectrum from 2.8 to 1.7.
+        spectrum from 2.8 to 1.7.  A patience of 12 instead of 20 (drops after
+        6 epochs without progress instead of 10) reached the same best
+        validation loss (1.5041 against 1.5042, in the flow's standardised
+        units) in 62 epochs and 143 s instead of 85 epochs and 196 s (the
+        full-size catalogue of seed 0, one process each).
     random_state : int
         Seeds the initial weights and the batch order.
     verbose : bool
@@ -362,7 +366,7 @@ class FlowDensity(_NetworkDensity):
 
     def __init__(self, hidden: tuple[int, ...] = (128, 128), n_bins: int = 16, bound: float = 8.0,
                  n_layers: int = 2, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
-                 patience: int = 20, lr_drops: int = 2, random_state: int = 0, verbose: bool = False):
+                 patience: int = 12, lr_drops: int = 2, random_state: int = 0, verbose: bool = False):
         self.hidden = hidden
         self.n_bins = n_bins
         self.bound = bound

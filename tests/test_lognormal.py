@@ -77,3 +77,14 @@ def test_snap_to_peaks_moves_to_the_highest_cell_within_reach():
     # out of reach: a radius of 1.9 cells does not see the peak two cells away
     far = ln.snap_to_peaks(start[:1], field, box, 1.9, rng)
     np.testing.assert_array_equal(np.floor(far).astype(int), [[4, 2, 2]])
+
+
+def test_tracer_positions_do_not_depend_on_the_number_of_threads(monkeypatch):
+    rng = np.random.default_rng(5)
+    field = rng.normal(size=(24, 24, 24))
+    bias = rng.uniform(0.5, 3.0, 4000)
+    runs = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(ln, "MAX_THREADS", threads)
+        runs[threads] = ln.sample_biased_positions(field, 50.0, bias, np.random.default_rng(9), n_bias_bins=7)
+    np.testing.assert_array_equal(runs[1], runs[3])
