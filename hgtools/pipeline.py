@@ -143,7 +143,7 @@ class Run:
         from hgtools.parallel import run_concurrently
 
         missing = [name for name in density.DENSITY_MODELS if not (self.density_folder / name / "card.json").exists()]
-        if len(missing) > 1:  # each fit uses about one core: side by side, one process per core
+        if len(missing) > 1:  # side by side, one process per core: the Gaussian and kNN fits hide behind the flow's
             tasks = [{**self._density_task(name), "verbose": False} for name in missing]  # one bar: fits done
             seconds = run_concurrently(_fit_density, tasks, None, "density models")
             if self.verbose:
