@@ -242,7 +242,7 @@ def sample_biased_positions(
     uniforms = [rng.random(m.size) for m in members]  # the stream's order, group by group
 
     def locate(chunk: list[int]) -> None:
-        weight, cdf = np.empty(flat.size), np.empty(flat.size)  # reused within a thread: no page faults
+        weight, cdf = np.empty_like(flat), np.empty_like(flat)  # the field's precision, reused: no page faults
         for i in chunk:
             b = bias[members[i]].mean()
             np.multiply(flat, b, out=weight)
