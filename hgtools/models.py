@@ -489,7 +489,7 @@ def load_set(folder: str | os.PathLike) -> list[tuple[str, str, StackedModel]]:
     """
     folder = Path(folder)
     out = []
-    for path, card in _stack_cards(folder):
+    for path, _ in _stack_cards(folder):
         stack, card = load_model(path)
         out.append((card.get("target", path.name), card.get("path", folder.name), stack))
     return out

@@ -137,19 +137,18 @@ class Run:
         """The conditional density models (:data:`hgtools.density.DENSITY_MODELS`), from the cache or fitted now.
 
         Saved under :attr:`density_folder` (``<data_dir>/cache/density/<key>/<model>``)
-        like the point models; :meth:`fit_density` fits a missing one.
+        like the point models; missing ones are fitted side by side (:meth:`fit_density` refits one).
         """
         from hgtools import density
         from hgtools.parallel import run_concurrently
 
         missing = [name for name in density.DENSITY_MODELS if not (self.density_folder / name / "card.json").exists()]
-        if len(missing) > 1:  # side by side, one process per core: the Gaussian and kNN fits hide behind the flow's
-            tasks = [{**self._density_task(name), "verbose": False} for name in missing]  # one bar: fits done
+        if missing:  # side by side, one process per core: the Gaussian and kNN fits hide behind the flow's
+            tasks = [{**self._density_task(name), "verbose": self.verbose and len(missing) == 1}  # else one bar: fits
+                     for name in missing]
             seconds = run_concurrently(_fit_density, tasks, None, "density models")
             if self.verbose:
                 report("density models: " + ", ".join(f"{n} fitted in {t:.0f} s" for n, t in zip(missing, seconds)))
-        elif missing:
-            self.fit_density(missing[0])
         out = {}
         for name in density.DENSITY_MODELS:
             out[name], _ = density.load_density(self.density_folder / name)
