@@ -192,14 +192,21 @@ def _tensorflow():
     return tf, tfp, tf_keras
 
 
-#: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory).
-CHUNK_ROWS = 131_072
+#: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory; a power of two).
+#: For the XLA-compiled flow, 32,768 drew 10^6 galaxies in 15.3 s, 16,384 and 131,072 in 16.7 s.
+CHUNK_ROWS = 32_768
+#: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
+#: to :data:`CHUNK_ROWS`, so that XLA compiles a function for a handful of shapes only.
+MIN_PADDED_ROWS = 1024
 #: How much the networks' learning rate is divided by at each drop on a validation plateau.
 LR_DROP_FACTOR = 4.0
 
 
 class _NetworkDensity(DensityModel):
     """Shared by the flow and the Gaussian network: a tf-keras network fitted by minimising -log p."""
+
+    #: Compile the training step and the evaluations with XLA (fuses the many small ops of a spline flow).
+    jit_compile = False
 
     def _weights(self) -> list:
         raise NotImplementedError
@@ -225,14 +232,14 @@ class _NetworkDensity(DensityModel):
         optimizer = tf_keras.optimizers.Adam(learning_rate=self.learning_rate)
         spec = (tf.TensorSpec([None, len(TARGETS)], tf.float32), tf.TensorSpec([None, len(FEATURES)], tf.float32))
 
-        @tf.function(input_signature=spec, autograph=False)
+        @tf.function(input_signature=spec, autograph=False, jit_compile=self.jit_compile)
         def step(yb, xb):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(self._loss(yb, xb))
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             return loss
 
-        @tf.function(input_signature=spec, autograph=False)
+        @tf.function(input_signature=spec, autograph=False, jit_compile=self.jit_compile)
         def total(yb, xb):
             return tf.reduce_sum(self._loss(yb, xb))
 
@@ -291,8 +298,23 @@ class _NetworkDensity(DensityModel):
 
     def _log_prob_std(self, x, y) -> np.ndarray:
         f = self._compiled("log_prob", lambda yy, xx: -self._loss(yy, xx), (len(TARGETS), len(FEATURES)))
-        return np.concatenate([f(y[i:i + CHUNK_ROWS].astype(np.float32), x[i:i + CHUNK_ROWS].astype(np.float32)).numpy()
-                               for i in range(0, len(x), CHUNK_ROWS)]).astype(float)
+        return self._in_chunks(f, y, x).astype(float)
+
+    def _in_chunks(self, f, *arrays: np.ndarray) -> np.ndarray:
+        """``f`` of float32 row chunks of ``arrays`` (at most :data:`CHUNK_ROWS` rows), concatenated.
+
+        For an XLA-compiled ``f`` each chunk is padded (its last row repeated)
+        to a power of two of at least :data:`MIN_PADDED_ROWS` rows, so that XLA
+        compiles once per bucket instead of once per length (the padded rows'
+        results are dropped; rows are independent, so they do not change the others).
+        """
+        out = []
+        for i in range(0, len(arrays[0]), CHUNK_ROWS):
+            chunk = [a[i:i + CHUNK_ROWS].astype(np.float32) for a in arrays]
+            n = len(chunk[0])
+            size = max(MIN_PADDED_ROWS, 1 << (n - 1).bit_length()) if self.jit_compile else n
+            out.append(f(*(np.pad(c, ((0, size - n), (0, 0)), mode="edge") for c in chunk)).numpy()[:n])
+        return np.concatenate(out)
 
     def _compiled(self, name: str, fn, widths: tuple[int, ...]):
         """A tf.function of float32 matrices with these widths, traced once per model.
@@ -305,7 +327,7 @@ class _NetworkDensity(DensityModel):
         cache = self.__dict__.setdefault("_functions", {})
         if name not in cache:
             spec = tuple(tf.TensorSpec([None, w], tf.float32) for w in widths)
-            cache[name] = tf.function(fn, input_signature=spec, autograph=False)
+            cache[name] = tf.function(fn, input_signature=spec, autograph=False, jit_compile=self.jit_compile)
         return cache[name]
 
 
@@ -340,6 +362,19 @@ class FlowDensity(_NetworkDensity):
         Autoregressive layers.
     learning_rate, batch_size, epochs, patience : Adam's step, batch, the most
         epochs and how many epochs without a better validation loss stop training.
+        Batches of 1,024 at a step of 2e-3, with the training step compiled by
+        XLA (``jit_compile``), fitted the full-size catalogue of seed 0 in
+        147 s (69 epochs) to a best validation loss of 1.5012 (standardised
+        units), where batches of 512 at 1e-3 without XLA took 228 s (59
+        epochs) to 1.5041 (one process each, one after the other); batches of
+        2,048 at 3e-3 took 135 s but stopped at 1.5073.
+    jit_compile : bool
+        Compile training, sampling and densities with XLA, which fuses the
+        spline's many small operations: on the full-size catalogue, 2.7
+        instead of 3.9 s per epoch (whole fits with batches of 512, one after
+        the other), and 10^6 draws in 21.9 instead of 29.0 s (the same
+        weights, one process).  XLA compiles once per input shape (a few
+        seconds each), so tiny models fit faster without it.
     lr_drops : int
         With a validation set: how many times, after ``patience // 2`` epochs
         without a better validation loss, training goes back to its best weights
@@ -365,8 +400,9 @@ class FlowDensity(_NetworkDensity):
     name = "flow"
 
     def __init__(self, hidden: tuple[int, ...] = (128, 128), n_bins: int = 16, bound: float = 8.0,
-                 n_layers: int = 2, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
-                 patience: int = 12, lr_drops: int = 2, random_state: int = 0, verbose: bool = False):
+                 n_layers: int = 2, learning_rate: float = 2e-3, batch_size: int = 1024, epochs: int = 200,
+                 patience: int = 12, lr_drops: int = 2, jit_compile: bool = True, random_state: int = 0,
+                 verbose: bool = False):
         self.hidden = hidden
         self.n_bins = n_bins
         self.bound = bound
@@ -376,6 +412,7 @@ class FlowDensity(_NetworkDensity):
         self.epochs = epochs
         self.patience = patience
         self.lr_drops = lr_drops
+        self.jit_compile = jit_compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -439,12 +476,9 @@ class FlowDensity(_NetworkDensity):
 
     def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         f = self._compiled("forward", self._forward, (len(TARGETS), len(FEATURES)))
-        xs = x.astype(np.float32)
         out = np.empty((n_draws, len(x), len(TARGETS)))
         for d in range(n_draws):
-            z = rng.standard_normal((len(x), len(TARGETS))).astype(np.float32)
-            out[d] = np.concatenate([f(z[i:i + CHUNK_ROWS], xs[i:i + CHUNK_ROWS]).numpy()
-                                     for i in range(0, len(x), CHUNK_ROWS)])
+            out[d] = self._in_chunks(f, rng.standard_normal((len(x), len(TARGETS))), x)
         return out
 
 

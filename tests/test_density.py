@@ -15,7 +15,7 @@ from hgtools.models import ModelFileError, load_model
 A = np.array([[0.8, -0.5, 0.3, 0.2], [0.1, 0.4, -0.2, 0.0], [0.0, 0.1, 0.5, 0.1], [0.2, 0.0, 0.0, -0.3],
               [0.0, 0.0, 0.1, 0.0]])
 L = np.array([[0.3, 0, 0, 0], [-0.15, 0.4, 0, 0], [0.1, 0.05, 0.2, 0], [-0.05, -0.2, 0.0, 0.1]])
-FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4}, "gaussian": {"hidden": (16,), "epochs": 3},
+FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4, "jit_compile": False}, "gaussian": {"hidden": (16,), "epochs": 3},
         "residual": {"n_neighbors": 5, "n_folds": 2}}
 
 
@@ -101,6 +101,15 @@ def test_flow_matches_tensorflow_probabilitys_masked_autoregressive_flow(fitted)
     flow = tfp.distributions.TransformedDistribution(tfp.distributions.MultivariateNormalDiag(tf.zeros(4)), chain)
     reference = flow.log_prob(y, bijector_kwargs=kwargs).numpy()
     np.testing.assert_allclose(-model._loss(tf.constant(y), tf.constant(x)).numpy(), reference, atol=1e-4)
+
+
+def test_the_xla_compiled_flow_computes_what_the_plain_one_does(fitted):
+    plain = fitted["flow"]
+    xla = density.FlowDensity(**{**plain.get_params(), "jit_compile": True})
+    xla._set_arrays(plain._arrays())  # the same weights
+    X, Y = law(1500, 5)  # 1,500 rows: padded to 2,048 for XLA
+    np.testing.assert_allclose(xla.log_prob(X, Y), plain.log_prob(X, Y), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(xla.sample(X, 2, seed=3), plain.sample(X, 2, seed=3), rtol=1e-4, atol=1e-4)
 
 
 def test_flow_density_is_normalised(fitted):
