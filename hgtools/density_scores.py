@@ -24,7 +24,8 @@ Scores only a universe that knows its law allows (draws of the truth, its densit
   a Monte Carlo estimate of the expected Kullback-Leibler divergence.
 
 :func:`summary` gathers the worst case of every score into one row per model,
-beside the goals of :data:`GOALS`.
+beside the goals of :data:`GOALS`; :func:`worst_cases` says in which M_h bin
+and for which property each per-bin score is worst.
 """
 
 from __future__ import annotations
@@ -216,26 +217,62 @@ def kl_estimate(model_log_prob, true_log_prob) -> float:
     return float(np.mean(t[keep] - m[keep]))
 
 
-def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
-            coverage: pd.DataFrame | None = None, energy: dict | None = None, kl: float | None = None) -> pd.Series:
-    """The worst case of each score for one model (the keys of :data:`GOALS`, plus the KL estimate).
+def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, model: str | None = None) -> pd.DataFrame:
+    """Where each per-bin score of one model is worst: the M_h bin and the property (or pair) behind it.
 
-    The spread scores are the worst over M_h bins (over all haloes when no bin is full enough).
+    The spread scores are taken over M_h bins (over all haloes when no bin is
+    full enough), the coverage over every row of ``coverage``.  With
+    ``model``, the tables are long tables of several models (a ``model``
+    column, as :func:`hgtools.sampling.score_tables` gives) and its rows are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the scores (keys of :data:`GOALS`); columns ``error`` (the
+        score), ``M_h_bin``, ``quantity``, ``model`` (the model's value),
+        ``truth`` (the true value, or the interval's level) and ``n`` (haloes).
     """
+    if model is not None:
+        spread = spread[spread["model"] == model]
+        coverage = None if coverage is None else coverage[coverage["model"] == model]
     by_bin = spread[spread["M_h_bin"] != "all"]
     if by_bin.empty:
         by_bin = spread
     stds = by_bin[by_bin["quantity"].isin(TARGETS)]
     corr = by_bin[~by_bin["quantity"].isin(TARGETS)]
+    cases = {"conditional std, largest relative error": (stds, (stds["value"] / stds["truth"] - 1).abs()),
+             "residual correlation, largest error": (corr, (corr["value"] - corr["truth"]).abs())}
+    if coverage is not None:
+        named = coverage.rename(columns={"target": "quantity", "coverage": "value", "level": "truth"})
+        cases["coverage error, largest [points]"] = (named, 100 * (named["value"] - named["truth"]).abs())
+    rows = {}
+    for score, (table, error) in cases.items():
+        if not error.notna().any():  # e.g. correlations of residuals without spread
+            rows[score] = {"error": np.nan}
+            continue
+        row = table.loc[error.idxmax()]
+        rows[score] = {"error": float(error.max()), "M_h_bin": row["M_h_bin"],
+                       "quantity": row["quantity"], "model": float(row["value"]), "truth": float(row["truth"]),
+                       "n": int(row["n"])}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
+            coverage: pd.DataFrame | None = None, energy: dict | None = None, kl: float | None = None) -> pd.Series:
+    """The worst case of each score for one model (the keys of :data:`GOALS`, plus the KL estimate).
+
+    The per-bin scores are those of :func:`worst_cases`.
+    """
+    worst = worst_cases(spread, coverage)["error"]
     out = {"1D KS, largest": float(marginal.max()), "2D KS, largest": float(joint.max()),
-           "conditional std, largest relative error": float((stds["value"] / stds["truth"] - 1).abs().max()),
-           "residual correlation, largest error": float((corr["value"] - corr["truth"]).abs().max())}
-    out["coverage error, largest [points]"] = (
-        float(100 * (coverage["coverage"] - coverage["level"]).abs().max()) if coverage is not None else np.nan)
+           "conditional std, largest relative error": worst["conditional std, largest relative error"],
+           "residual correlation, largest error": worst["residual correlation, largest error"]}
+    out["coverage error, largest [points]"] = worst.get("coverage error, largest [points]", np.nan)
     out["energy distance / noise floor"] = energy["ratio"] if energy is not None else np.nan
     out["KL estimate [nats]"] = kl if kl is not None else np.nan
     return pd.Series(out)
 
 
 __all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
-           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit", "summary"]
+           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit", "summary",
+           "worst_cases"]

@@ -47,8 +47,11 @@ config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size defa
 # %%
 from IPython.display import Markdown, display
 
+import pandas as pd
+
 from hgtools import plots, reference, sampling
 from hgtools.book import bench_results
+from hgtools.density_scores import worst_cases
 from hgtools.pipeline import density_scores, open_run, project_root
 
 run = open_run(config)
@@ -192,6 +195,16 @@ for name in models:
     verdicts.append(f"- **{name}**: meets {len(met)} of {len(met) + len(missed)} goals"
                     + (f"; misses {', '.join(missed)}" if missed else ""))
 display(Markdown("\n".join(verdicts)))
+
+# %% [markdown]
+# Where each model's per-bin scores are worst: the halo-mass bin, the property (or pair of
+# properties), the model's value beside the true one (for the coverage, the nominal level) and the
+# number of test haloes in the bin (the fewer the haloes of a bin, the fewer trained the model there).
+
+# %%
+worst = pd.concat({name: worst_cases(scores["spread"], scores.get("coverage"), model=name) for name in models},
+                  names=["density model", "score"])
+display(worst.round(3))
 
 # %% [markdown]
 # ## Cost, and the scores at full size

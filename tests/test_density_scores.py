@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -55,6 +56,26 @@ def test_exact_law_scores_well_and_wrong_width_is_caught():
                          ds.calibration(wide, truth, mass)[0])
     assert summary["conditional std, largest relative error"] > 0.4
     assert summary["coverage error, largest [points]"] > 15
+
+
+def test_worst_cases_name_the_bin_and_the_property():
+    mass, mean, truth, draws = world()
+    model = draws(49, seed=4)
+    in_bin = (mass >= 11) & (mass < 11.5)
+    model[:, in_bin, 2] = mean[in_bin, 2] + 1.3 * (model[:, in_bin, 2] - mean[in_bin, 2])  # radius too wide there
+    spread = ds.conditional_spread(model, truth, mean, mass)
+    coverage, _ = ds.calibration(model, truth, mass)
+    worst = ds.worst_cases(spread, coverage)
+    for score in ("conditional std, largest relative error", "coverage error, largest [points]"):
+        assert (worst.loc[score, "M_h_bin"], worst.loc[score, "quantity"]) == ("11-11.5", "radius")
+    assert worst.loc["conditional std, largest relative error", "error"] == pytest.approx(0.3, abs=0.06)
+    summary = ds.summary(ds.marginal_ks(model, truth), ds.joint_ks(model, truth, mass), spread, coverage)
+    for score, row in worst.iterrows():
+        assert summary[score] == row["error"]
+    assert ds.worst_cases(spread).index.tolist() == ["conditional std, largest relative error",
+                                                     "residual correlation, largest error"]
+    long = pd.concat([spread.assign(model="a"), ds.conditional_spread(truth[None], truth, mean, mass).assign(model="b")])
+    pd.testing.assert_frame_equal(ds.worst_cases(long, coverage.assign(model="a"), model="a"), worst)
 
 
 def test_point_model_is_too_narrow():
