@@ -35,9 +35,9 @@ def main() -> None:
         model = run.fit_density(name)
         fit = time.perf_counter() - t0
         X = np.resize(table[list(FEATURES)].to_numpy(), (args.rows, len(FEATURES)))
-        model.sample(X[:1000], 1, seed=0)  # trace once, as a saved model is used
+        model.sample(X[:density.CHUNK_ROWS], 1, seed=0)  # trace (and compile) once, as a model in use is
         t0 = time.perf_counter()
-        draws = model.sample(X, 1, seed=1)
+        model.sample(X, 1, seed=1)
         sample = time.perf_counter() - t0
         same = bool(np.array_equal(model.sample(X[:100_000], 1, seed=2), model.sample(X[:100_000], 1, seed=2)))
         rows.append({"model": name, "training haloes": int(0.48 * len(table)),

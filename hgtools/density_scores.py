@@ -229,8 +229,8 @@ def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, mode
     -------
     pandas.DataFrame
         Index: the scores (keys of :data:`GOALS`); columns ``error`` (the
-        score), ``M_h_bin``, ``quantity``, ``model`` (the model's value),
-        ``truth`` (the true value, or the interval's level) and ``n`` (haloes).
+        score), ``M_h_bin``, ``quantity``, ``value`` (the model's), ``truth``
+        (the true value, or the interval's level) and ``n`` (haloes).
     """
     if model is not None:
         spread = spread[spread["model"] == model]
@@ -252,7 +252,7 @@ def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, mode
             continue
         row = table.loc[error.idxmax()]
         rows[score] = {"error": float(error.max()), "M_h_bin": row["M_h_bin"],
-                       "quantity": row["quantity"], "model": float(row["value"]), "truth": float(row["truth"]),
+                       "quantity": row["quantity"], "value": float(row["value"]), "truth": float(row["truth"]),
                        "n": int(row["n"])}
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -15,8 +15,8 @@ from hgtools.models import ModelFileError, load_model
 A = np.array([[0.8, -0.5, 0.3, 0.2], [0.1, 0.4, -0.2, 0.0], [0.0, 0.1, 0.5, 0.1], [0.2, 0.0, 0.0, -0.3],
               [0.0, 0.0, 0.1, 0.0]])
 L = np.array([[0.3, 0, 0, 0], [-0.15, 0.4, 0, 0], [0.1, 0.05, 0.2, 0], [-0.05, -0.2, 0.0, 0.1]])
-FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4, "jit_compile": False}, "gaussian": {"hidden": (16,), "epochs": 3},
-        "residual": {"n_neighbors": 5, "n_folds": 2}}
+FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4, "jit_compile": False},
+        "gaussian": {"hidden": (16,), "epochs": 3}, "residual": {"n_neighbors": 5, "n_folds": 2}}
 
 
 def law(n: int, seed: int):
