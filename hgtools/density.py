@@ -239,14 +239,6 @@ class _NetworkDensity(DensityModel):
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             return loss
 
-        @tf.function(input_signature=spec, autograph=False, jit_compile=self.jit_compile)
-        def total(yb, xb):
-            return tf.reduce_sum(self._loss(yb, xb))
-
-        def mean_loss(yy, xx):
-            return sum(float(total(yy[i:i + CHUNK_ROWS], xx[i:i + CHUNK_ROWS]))
-                       for i in range(0, len(yy), CHUNK_ROWS)) / len(yy)
-
         def restore(values):
             for w, value in zip(weights, values):
                 w.assign(value)
@@ -259,7 +251,7 @@ class _NetworkDensity(DensityModel):
             order = rng.permutation(len(x))
             losses = [float(step(y[b], x[b])) for b in np.array_split(order, max(1, len(order) // self.batch_size))]
             train = float(np.mean(losses))
-            score = mean_loss(yv, xv) if val is not None else train
+            score = -float(self._log_prob_std(xv, yv).mean()) if val is not None else train
             history.append({"train": train, "validation": score if val is not None else None, "learning_rate": rate})
             bar.set_postfix(loss=f"{score:.4f}", lr=f"{rate:.2g}")
             if score < best - 1e-4:
