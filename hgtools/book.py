@@ -10,18 +10,17 @@ folder ``<out>/_build/source``, executes every notebook listed in ``_toc.yml``
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from hgtools.config import RunConfig
+from hgtools.parallel import environment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +97,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel: str =
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
     jupytext.write(notebook, target, fmt="ipynb")
     t0 = time.perf_counter()
-    with _kernel_environment():  # progress bars and log lines (stderr) stream to the terminal
+    with environment(KERNEL_ENVIRONMENT):  # progress bars and log lines (stderr) stream to the terminal
         papermill.execute_notebook(str(target), str(target), parameters=parameters,
                                    kernel_name=kernel, cwd=str(target.parent), progress_bar=False,
                                    stderr_file=sys.stderr)
@@ -169,21 +168,6 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: RunConf
 #: What the notebook kernels inherit: figures inline whatever MPLBACKEND the caller set, and
 #: TensorFlow's C++ start-up messages kept out of the pages.
 KERNEL_ENVIRONMENT = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-@contextmanager
-def _kernel_environment():
-    """Set :data:`KERNEL_ENVIRONMENT` while kernels start, then restore the caller's environment."""
-    before = {k: os.environ.get(k) for k in KERNEL_ENVIRONMENT}
-    os.environ.update(KERNEL_ENVIRONMENT)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 #: The file, beside the executed notebooks, where a build records how long each stage took.

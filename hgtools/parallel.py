@@ -4,22 +4,52 @@ The study's models are small — a network or a tree search uses about one core 
 so the book's independent fits (one per training path and target, one network
 per property) run on one worker process per core.  Workers are fresh (spawned) interpreters and each
 task carries its own seed, so the numbers are those of one process.
+
+Side by side, each worker still runs its library's own thread pool (LightGBM's and
+scikit-learn's OpenMP threads, :data:`hgtools.models` sets two), so the cores are
+oversubscribed.  OpenMP threads that wait actively then spin against each other's work:
+measured on the 2-core machine, the four LightGBM fits of the Methods page's smogn-0.1.2
+comparison took 28–179 s side by side, 16–21 s with passive waiting, same models.  Workers are
+therefore started with :data:`WORKER_ENVIRONMENT` (a value the caller set is kept).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from tqdm.auto import tqdm
+
+#: Environment of worker processes: OpenMP threads sleep while they wait (read when a library
+#: loads OpenMP, so it is set before the worker starts), TensorFlow's C++ start-up messages
+#: stay out of the terminal.
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables ``values`` inside the block (child processes started there inherit
+    them), then restore the caller's environment."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def worker_environment() -> dict[str, str]:
+    """:data:`WORKER_ENVIRONMENT`, except the variables the caller has set already."""
+    return {key: os.environ.get(key, value) for key, value in WORKER_ENVIRONMENT.items()}
 
 
 def _call(function, kwargs: dict):
     return function(**kwargs)
-
-
-def _quiet_worker() -> None:
-    """Keep TensorFlow's C++ start-up messages out of the terminal (set before it is imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str) -> list:
@@ -43,7 +73,7 @@ def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str
         progress.close()
         return results
     results = [None] * len(tasks)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as pool:
+    with environment(worker_environment()), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(_call, function, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
@@ -52,4 +82,4 @@ def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str
     return results
 
 
-__all__ = ["run_concurrently"]
+__all__ = ["WORKER_ENVIRONMENT", "environment", "run_concurrently", "worker_environment"]

@@ -40,6 +40,7 @@ from scipy.spatial import cKDTree
 from hgtools.catalogue import FEATURES, HALO_POSITION, SCHEMA, CatalogueError, validate, write_table
 from hgtools.io import TEMP_MARK, OutputExistsError, atomic_write, check_output, json_default, report
 from hgtools.overdensity import RADIUS, mean_count
+from hgtools.parallel import worker_environment
 
 #: Halo positions [comoving Mpc/h] used to count delta_3.
 POSITIONS = HALO_POSITION
@@ -575,7 +576,7 @@ def _client(workers: int | None, scheduler: str | None):
     if scheduler is not None:
         return Client(scheduler), None
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=40)
+                           dashboard_address=":0", silence_logs=40, env=worker_environment())
     return Client(cluster), cluster
 
 

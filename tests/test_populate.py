@@ -171,6 +171,14 @@ def test_the_command_paints_on_a_local_cluster(tmp_path, capsys, model_set, univ
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 
 
+def test_the_local_clusters_workers_wait_passively(monkeypatch):
+    # side by side, OpenMP threads (scikit-learn's neighbours, LightGBM) must not spin (hgtools.parallel)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    client, cluster = pop._client(1, None)
+    with cluster, client:
+        assert set(client.run(os.getenv, "OMP_WAIT_POLICY").values()) == {"PASSIVE"}
+
+
 @pytest.mark.parametrize("change, args, message", [
     (lambda t: t.drop(columns=["C_h"]), [], "missing column(s) C_h"),
     (lambda t: t.drop(columns=["Delta3_h"]), [], "missing column(s) X_h, Y_h, Z_h (Delta3_h is absent"),

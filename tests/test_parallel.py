@@ -1,0 +1,28 @@
+"""Worker processes of hgtools.parallel: their environment and the caller's."""
+
+from __future__ import annotations
+
+import os
+
+from hgtools.parallel import WORKER_ENVIRONMENT, environment, run_concurrently
+
+
+def test_workers_wait_passively_and_the_callers_environment_comes_back(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    seen = run_concurrently(os.getenv, [{"key": "OMP_WAIT_POLICY"}, {"key": "TF_CPP_MIN_LOG_LEVEL"}], 2, "env")
+    assert seen == [WORKER_ENVIRONMENT["OMP_WAIT_POLICY"], WORKER_ENVIRONMENT["TF_CPP_MIN_LOG_LEVEL"]]
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_a_wait_policy_the_caller_chose_is_kept(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert run_concurrently(os.getenv, [{"key": "OMP_WAIT_POLICY"}] * 2, 2, "env") == ["ACTIVE", "ACTIVE"]
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_environment_restores_set_and_unset_variables(monkeypatch):
+    monkeypatch.setenv("HGTOOLS_TEST_A", "before")
+    monkeypatch.delenv("HGTOOLS_TEST_B", raising=False)
+    with environment({"HGTOOLS_TEST_A": "inside", "HGTOOLS_TEST_B": "inside"}):
+        assert os.environ["HGTOOLS_TEST_A"] == os.environ["HGTOOLS_TEST_B"] == "inside"
+    assert os.environ["HGTOOLS_TEST_A"] == "before" and "HGTOOLS_TEST_B" not in os.environ
