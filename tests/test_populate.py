@@ -320,14 +320,15 @@ def test_a_repeated_partition_of_a_finished_run_writes_nothing(tmp_path, model_s
     # Dask recomputes a finished partition whose worker died; once the run is renamed into place its
     # partial folder is gone, and the repeat must not bring it back.
     table = universe[0][list(FEATURES)].iloc[:50]
-    piece = {"file": "halos.parquet", "skip": 0, "rows": len(table)}
+    table.to_csv(tmp_path / "halos.csv", index=False)
+    piece = {"file": str(tmp_path / "halos.csv"), "skip": 0, "rows": len(table)}
     meta = {"draws": 1, "seed": 0}
     gone = tmp_path / ".painted.partial"
     args = (str(model_set), pop.model_fingerprint(model_set))
-    assert pop._paint_part(table, piece, 3, None, *args, str(gone), None, meta) == 50
+    assert pop._paint_part(piece, 3, None, *args, str(gone), None, meta) == 50
     assert not gone.exists()
     gone.mkdir()
-    pop._paint_part(table, piece, 3, None, *args, str(gone), None, meta)
+    pop._paint_part(piece, 3, None, *args, str(gone), None, meta)
     assert (gone / pop.part_name(3)).is_file()
 
 
