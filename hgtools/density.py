@@ -427,17 +427,88 @@ class FlowDensity(_NetworkDensity):
     def _weights(self) -> list:
         return [w for made in self.made_ for w in made.trainable_variables]
 
-    def spline(self, params):
-        """The spline bijector of a MADE output (..., 3 n_bins - 1); widths and heights sum to 2 bound."""
+    def _made_layers(self, made) -> list[tuple]:
+        """A MADE's layers as ``(kernel, bias, conditional kernel, mask)``, input to output.
+
+        tfp's :class:`AutoregressiveNetwork` builds, per layer, a masked dense
+        layer on the previous layer and a dense layer (no bias) on the
+        conditional input, added; its kernels are kept masked by their
+        initializer and constraint.
+        """
+        import tf_keras
+
+        dense = [layer for layer in made._network.layers if isinstance(layer, tf_keras.layers.Dense)]
+        masks = made._masks
+        if len(dense) != 2 * len(masks) or any(c.kernel.shape[0] != len(FEATURES) or c.use_bias
+                                               for c in dense[1::2]):
+            raise RuntimeError("unexpected layout of tensorflow_probability's AutoregressiveNetwork: "
+                               "the flow's column-by-column sampling needs updating for this version")
+        return [(a.kernel, a.bias, c.kernel, mask) for a, c, mask in zip(dense[::2], dense[1::2], masks)]
+
+    def _column_units(self, made) -> list[list[np.ndarray]]:
+        """For each property position i: the units of every layer its spline parameters depend on.
+
+        The last entry is the output columns of position i; each earlier one the
+        hidden units with a (masked-in) path to them.  The first position's
+        parameters depend on no hidden unit (only on the halo features).
+        """
+        masks, n_params = made._masks, 3 * self.n_bins - 1
+        out = []
+        for i in range(len(TARGETS)):
+            units = [np.arange(i * n_params, (i + 1) * n_params)]
+            for mask in masks[:0:-1]:  # hidden units feeding the units already needed
+                units.insert(0, np.flatnonzero(mask[:, units[0]].any(axis=1)))
+            out.append(units)
+        return out
+
+    def _spline_bins(self, params):
+        """Bin widths, bin heights (each summing to 2 bound) and inner knot slopes of a MADE output (..., 3 n_bins - 1)."""
         import tensorflow as tf
-        import tensorflow_probability as tfp
 
         nb, minimum = self.n_bins, 1e-3
         span = 2 * self.bound - nb * minimum
         widths = tf.nn.softmax(params[..., :nb]) * span + minimum
         heights = tf.nn.softmax(params[..., nb:2 * nb]) * span + minimum
         slopes = tf.nn.softplus(params[..., 2 * nb:]) + minimum
-        return tfp.bijectors.RationalQuadraticSpline(widths, heights, slopes, range_min=-self.bound)
+        return widths, heights, slopes
+
+    def spline(self, params):
+        """The spline bijector of a MADE output (..., 3 n_bins - 1) (TFP's rational-quadratic spline)."""
+        import tensorflow_probability as tfp
+
+        return tfp.bijectors.RationalQuadraticSpline(*self._spline_bins(params), range_min=-self.bound)
+
+    def spline_forward(self, params, x):
+        """The spline of a MADE output (n, 3 n_bins - 1) applied to x (n,): :meth:`spline`'s forward, faster.
+
+        The same arithmetic as TFP's ``RationalQuadraticSpline.forward``, with the
+        knots of x's bin picked by a one-hot sum over the n_bins bins instead of a
+        batched search and six batched gathers: with it, the full-size flow drew
+        10^6 galaxies in 7.2-9.4 s on two cores, against 11.5-12.8 s with TFP's
+        forward (the same weights and draws up to float32 rounding, four runs each).
+        """
+        import tensorflow as tf
+
+        widths, heights, slopes = self._spline_bins(params)
+        lo = tf.fill(tf.shape(widths[..., :1]), tf.constant(-self.bound, widths.dtype))
+        kx = tf.concat([lo, tf.cumsum(widths, axis=-1) - self.bound], axis=-1)  # knots (n, n_bins + 1)
+        ky = tf.concat([lo, tf.cumsum(heights, axis=-1) - self.bound], axis=-1)
+        one = tf.ones_like(lo)
+        kd = tf.concat([one, slopes, one], axis=-1)  # slope 1 at both ends, as TFP's
+        outside = (x <= kx[:, 0]) | (x >= kx[:, -1])
+        xc = tf.where(outside, kx[:, 0], x)
+        below = tf.cast(kx[:, :-1] <= xc[:, None], widths.dtype)  # 1 up to x's bin, 0 after
+        pick = below - tf.concat([below[:, 1:], tf.zeros_like(lo)], axis=-1)  # one-hot of x's bin
+
+        def at(k):
+            return tf.reduce_sum(pick * k, axis=-1)
+
+        x_k, y_k, d_k = at(kx[:, :-1]), at(ky[:, :-1]), at(kd[:, :-1])
+        w_k, h_k, d_kp1 = at(kx[:, 1:]) - x_k, at(ky[:, 1:]) - y_k, at(kd[:, 1:])
+        s_k = h_k / w_k
+        r = (xc - x_k) / w_k
+        value = y_k + h_k * (s_k * r**2 + d_k * r * (1 - r)) / (s_k + (d_kp1 + d_k - 2 * s_k) * r * (1 - r))
+        return tf.where(outside, x, value)
 
     def _order(self, layer: int) -> list[int]:
         d = len(TARGETS)
@@ -457,18 +528,33 @@ class FlowDensity(_NetworkDensity):
         return -(base + log_det)
 
     def _forward(self, z, x):
-        """Base draws z (n, 4) → properties, standardised (TensorFlow): one MADE pass per property and layer."""
+        """Base draws z (n, 4) → properties, standardised (TensorFlow): one pass per property and layer.
+
+        Property i's spline parameters are computed from the units they depend
+        on only (:meth:`_column_units`): the first property's from the halo
+        features alone, the second's from the hidden units of degree 1, ... —
+        the same numbers as a whole MADE pass (the masked-out weights are
+        zero), for half the arithmetic: the full-size flow drew 10^6 galaxies
+        in 11.5-12.8 s instead of 14.6-16.6 s (two cores, four runs each).
+        """
         import tensorflow as tf
 
         d = len(TARGETS)
         u = z
         for layer in reversed(range(len(self.made_))):
             order, made = self._order(layer), self.made_[layer]
+            weights = self._made_layers(made)
+            conditional = [tf.matmul(x, c) for _, _, c, _ in weights]  # shared by the d passes
             w = tf.gather(u, order, axis=-1)
             columns = [tf.zeros_like(w[:, 0])] * d
-            for i in range(d):  # column i needs the columns before it only
-                params = made(tf.stack(columns, axis=-1), conditional_input=x)[:, i, :]
-                columns[i] = self.spline(params).forward(w[:, i])
+            for i, units in enumerate(self._column_units(made)):  # column i needs the columns before it only
+                h, rows = tf.stack(columns, axis=-1), np.arange(d)
+                for k, ((kernel, bias, _, _), keep) in enumerate(zip(weights, units)):
+                    pre = tf.gather(bias, keep) + tf.gather(conditional[k], keep, axis=1)
+                    if rows.size:
+                        pre = pre + tf.matmul(h, tf.gather(tf.gather(kernel, rows), keep, axis=1))
+                    h, rows = (tf.nn.relu(pre) if k + 1 < len(weights) else pre), keep
+                columns[i] = self.spline_forward(h, w[:, i])
             u = tf.gather(tf.stack(columns, axis=-1), np.argsort(order), axis=-1)
         return u
 

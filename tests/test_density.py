@@ -103,6 +103,26 @@ def test_flow_matches_tensorflow_probabilitys_masked_autoregressive_flow(fitted)
     np.testing.assert_allclose(-model._loss(tf.constant(y), tf.constant(x)).numpy(), reference, atol=1e-4)
 
 
+def test_the_flows_spline_forward_is_tensorflow_probabilitys(fitted):
+    import tensorflow as tf
+
+    model = fitted["flow"]
+    rng = np.random.default_rng(2)
+    params = tf.constant(rng.normal(scale=2.0, size=(3000, 3 * model.n_bins - 1)).astype(np.float32))
+    x = rng.normal(scale=0.6 * model.bound, size=3000)
+    x[:6] = [-model.bound - 1, -model.bound, model.bound, model.bound + 0.5, 0.0, -0.0]  # outside and on the edges
+    x = tf.constant(x.astype(np.float32))
+    np.testing.assert_allclose(model.spline_forward(params, x).numpy(), model.spline(params).forward(x).numpy(),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_the_trained_made_kernels_keep_their_masks(fitted):
+    """Sampling skips the masked-out weights (FlowDensity._column_units): training must keep them zero."""
+    for made in fitted["flow"].made_:
+        for kernel, _, _, mask in fitted["flow"]._made_layers(made):
+            assert not np.any(kernel.numpy()[mask == 0])
+
+
 def test_the_xla_compiled_flow_computes_what_the_plain_one_does(fitted):
     plain = fitted["flow"]
     xla = density.FlowDensity(**{**plain.get_params(), "jit_compile": True})
