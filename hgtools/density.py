@@ -478,18 +478,18 @@ class FlowDensity(_NetworkDensity):
 
         return tfp.bijectors.RationalQuadraticSpline(*self._spline_bins(params), range_min=-self.bound)
 
-    def _spline_bin(self, params, x):
-        """The knots, slopes and bin of the inputs ``x`` (..., ) of the splines of ``params`` (..., 3 n_bins - 1).
+    def spline_forward(self, params, x):
+        """The splines of ``params`` (..., 3 n_bins - 1) applied to x (...): :meth:`spline`'s forward, for sampling.
 
-        As TFP's ``RationalQuadraticSpline``, but v's bin is picked by a one-hot
-        sum over the n_bins bins instead of a batched search and six batched
-        gathers: the flow then drew 10^6 galaxies in 7.2-9.4 s on two cores
-        instead of 11.5-12.8 s (the same weights; draws equal to TFP's up to
-        float32 rounding, four runs each).
-
-        Returns ``outside`` (x beyond the outer knots: the identity there), and
-        of x's bin: ``x_k, y_k`` (its first knot), ``w_k, h_k`` (width, height),
-        ``d_k, d_kp1`` (slopes at its knots) and ``s_k`` (h_k / w_k).
+        TFP's arithmetic (the same numbers, bit for bit), but x's bin is picked
+        by a one-hot sum over the n_bins bins instead of a batched search and
+        six batched gathers: the full-size flow then drew 10^6 galaxies in
+        7.2-9.4 s on two cores instead of 11.5-12.8 s (the same weights, four
+        runs each).  Training keeps TFP's inverse and log-Jacobian: the same
+        arithmetic with the one-hot pick trained the full-size flow in 145-149 s
+        instead of 171 s, but float32 rounding led it to other early stops (69
+        and 59 epochs, validation log-density 1.802 and 1.809 nats, against 69
+        epochs and 1.812 nats), so the book's model would no longer be the one recorded.
         """
         import tensorflow as tf
 
@@ -499,8 +499,9 @@ class FlowDensity(_NetworkDensity):
         ky = tf.concat([lo, tf.cumsum(heights, axis=-1) - self.bound], axis=-1)
         one = tf.ones_like(lo)
         kd = tf.concat([one, slopes, one], axis=-1)  # slope 1 at both ends, as TFP's
-        outside = (x <= kx[..., 0]) | (x >= kx[..., -1])
-        below = tf.cast(kx[..., :-1] <= tf.where(outside, kx[..., 0], x)[..., None], widths.dtype)
+        outside = (x <= kx[..., 0]) | (x >= kx[..., -1])  # the identity there
+        xc = tf.where(outside, kx[..., 0], x)
+        below = tf.cast(kx[..., :-1] <= xc[..., None], widths.dtype)  # 1 up to x's bin, then 0
         pick = below - tf.concat([below[..., 1:], tf.zeros_like(lo)], axis=-1)  # one-hot of x's bin
 
         def at(values):
@@ -508,21 +509,7 @@ class FlowDensity(_NetworkDensity):
 
         x_k, y_k, d_k = at(kx[..., :-1]), at(ky[..., :-1]), at(kd[..., :-1])
         w_k, h_k, d_kp1 = at(kx[..., 1:]) - x_k, at(ky[..., 1:]) - y_k, at(kd[..., 1:])
-        return outside, x_k, y_k, w_k, h_k, d_k, d_kp1, h_k / w_k
-
-    def spline_forward(self, params, x):
-        """The splines of ``params`` applied to x: :meth:`spline`'s forward (TensorFlow), for sampling.
-
-        Training keeps TFP's inverse and log-Jacobian: the same arithmetic with
-        the one-hot pick trained the full-size flow in 145-149 s instead of 171 s,
-        but float32 rounding led it to other early stops (69 and 59 epochs,
-        validation log-density 1.802 and 1.809 nats, against 69 epochs and
-        1.812 nats), so the book's trained model would no longer be the one recorded.
-        """
-        import tensorflow as tf
-
-        outside, x_k, y_k, w_k, h_k, d_k, d_kp1, s_k = self._spline_bin(params, x)
-        r = (tf.where(outside, x_k, x) - x_k) / w_k
+        s_k, r = h_k / w_k, (xc - x_k) / w_k
         value = y_k + h_k * (s_k * r**2 + d_k * r * (1 - r)) / (s_k + (d_kp1 + d_k - 2 * s_k) * r * (1 - r))
         return tf.where(outside, x, value)
 
@@ -569,7 +556,7 @@ class FlowDensity(_NetworkDensity):
                     pre = tf.gather(bias, keep) + tf.gather(conditional[k], keep, axis=1)
                     if rows.size:
                         pre = pre + tf.matmul(h, tf.gather(tf.gather(kernel, rows), keep, axis=1))
-                    h, rows = (tf.nn.relu(pre) if k + 1 < len(weights) else pre), keep
+                    h, rows = (tf.nn.relu(pre) if k + 1 < len(weights) else pre), keep  # ReLU: see _build
                 columns[i] = self.spline_forward(h, w[:, i])
             u = tf.gather(tf.stack(columns, axis=-1), np.argsort(order), axis=-1)
         return u
