@@ -193,7 +193,8 @@ def _tensorflow():
 
 
 #: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory; a power of two).
-#: For the XLA-compiled flow, 32,768 drew 10^6 galaxies in 15.3 s, 16,384 and 131,072 in 16.7 s.
+#: For the XLA-compiled flow's sampler, 10^6 draws (two per process, 2026-11-27): 32,768 rows 7.6-9.0 s,
+#: 8,192 8.3-8.6 s, 16,384 8.3-9.8 s, 65,536 8.2-8.4 s, 131,072 8.5-8.8 s.
 CHUNK_ROWS = 32_768
 #: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
 #: to :data:`CHUNK_ROWS`, so that XLA compiles a function for a handful of shapes only.

@@ -171,12 +171,17 @@ def test_the_command_paints_on_a_local_cluster(tmp_path, capsys, model_set, univ
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 
 
-def test_the_local_clusters_workers_wait_passively(monkeypatch):
-    # side by side, OpenMP threads (scikit-learn's neighbours, LightGBM) must not spin (hgtools.parallel)
+def test_the_local_clusters_workers_wait_passively_and_keep_glibcs_malloc(monkeypatch):
+    # side by side, OpenMP threads (scikit-learn's neighbours, LightGBM) must not spin (hgtools.parallel);
+    # Dask's MALLOC_TRIM_THRESHOLD_ makes every partition's arrays mapped afresh (populate.DROPPED_WORKER_VARIABLES)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # inherited too, e.g. from an earlier nanny
     client, cluster = pop._client(1, None)
     with cluster, client:
         assert set(client.run(os.getenv, "OMP_WAIT_POLICY").values()) == {"PASSIVE"}
+        assert set(client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+        assert set(client.run(os.getenv, "OMP_NUM_THREADS").values()) == {"1"}  # Dask's other settings stay
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the caller's environment is given back
 
 
 @pytest.mark.parametrize("change, args, message", [
