@@ -4,14 +4,16 @@ The four-model stack is measured at 10^6 haloes only (about 6,000 haloes/s here:
 
 Haloes: the embedded universe (seed 0, 205 Mpc/h) as a dark-matter-only catalogue, tiled periodically
 (2x2x2, 3x3x3, ... boxes) and cut to the wanted number of haloes to paint; delta_3 given. Models, trained
-on its catalogue: "LightGBM" (one LightGBM model per property, the study's settings) and "stack" (ERT,
+on its catalogue: "LightGBM" (one LightGBM model per property, the study's settings), "flow" (the
+book's conditional normalizing flow, one draw per halo; trained for 3 epochs only) and "stack" (ERT,
 kNN, LightGBM and a Keras network per property with a linear stack; the network trained for at most 30
-epochs — speed, not accuracy, is measured here). LightGBM models are compiled with lleaves once per machine
+epochs) — speed, not accuracy, is measured here. LightGBM models are compiled with lleaves once per machine
 (cached; the time is reported apart, "compiled once"). For each: the time of `populate` (reading, painting,
-writing parquet) on a LocalCluster started beforehand — "first run" on fresh workers, which import hgtools
-and load the models, and (LightGBM, up to 10^7) a second run on the same workers, as on a long-lived
-cluster; the time of the same (compiled) models' predict on an in-memory array of the same rows (one
-process, both cores); and the peak memory (VmHWM) of each worker process.
+writing parquet) on a LocalCluster started beforehand — "first run" on fresh workers, which import hgtools,
+load the models (and compile the flow's sampler with XLA), and (LightGBM and the flow, up to 10^7) a second
+run on the same workers, as on a long-lived cluster; the time of the same models' predict (the flow: its
+draws, compiled beforehand) on an in-memory array of the same rows (one process, both cores); and the peak
+memory (VmHWM) of each worker process.
 delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
 counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
 
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from _record import record
 
-from hgtools import models
+from hgtools import density, models
 from hgtools import populate as pop
 from hgtools.catalogue import FEATURES, TARGETS, split
 from hgtools.overdensity import delta3
@@ -49,7 +51,9 @@ def train_sets(folder: Path) -> dict[str, Path]:
     cat, _ = universe_catalogue(UniverseConfig(box_size=BOX, seed=0))
     s = split(cat, 0)
     X, Xv = cat[list(FEATURES)].to_numpy()[s.train], cat[list(FEATURES)].to_numpy()[s.validation]
-    sets = {"LightGBM": folder / "lgbm", "stack": folder / "stack"}
+    sets = {"LightGBM": folder / "lgbm", "flow": folder / "flow", "stack": folder / "stack"}
+    density.save_density(density.fit_on_catalogue(cat, "flow", seed=0, epochs=3), sets["flow"])
+    print("trained the flow", flush=True)
     for target in TARGETS:
         y, yv = cat[target].to_numpy()[s.train], cat[target].to_numpy()[s.validation]
         lgbm = models.fit_model(models.make_model("LGBM", 0), X, y, Xv, yv)
@@ -100,10 +104,9 @@ def peak_rss(client) -> float:
 
 def run_populate(models_dir, src, out, runs: int = 1, **kw) -> tuple[list[float], float, pop.PopulateResult]:
     """Time ``runs`` populate runs on one fresh LocalCluster: the first pays the workers' start-up."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with pop.local_cluster(2) as cluster, Client(cluster) as client:  # the cluster populate makes itself
         seconds = []
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -116,6 +119,12 @@ def run_populate(models_dir, src, out, runs: int = 1, **kw) -> tuple[list[float]
 def in_memory_predict(models_dir, folder: Path, name: str) -> float:
     """Seconds of the same (compiled) models' predict on the rows in memory, one process, both cores."""
     X = pd.read_parquet(folder, columns=list(FEATURES)).to_numpy()
+    if name == "flow":
+        flow, _ = density.load_density(models_dir)
+        flow.sample(X[:density.CHUNK_ROWS], 1, seed=0)  # XLA compiles the sampler (populate's runs are warm)
+        t0 = time.perf_counter()
+        flow.sample(X, 1, seed=0)
+        return time.perf_counter() - t0
     fast = [pop._compile(stack) for _, _, stack in models.load_set(models_dir)]
     t0 = time.perf_counter()
     for model in fast:
@@ -136,6 +145,8 @@ def main() -> None:
         sets = train_sets(work / "models")
         compile_seconds = {}
         for name, folder in sets.items():  # LightGBM models are compiled once per machine (cached)
+            if name == "flow":
+                continue
             t0 = time.perf_counter()
             for _, _, stack in models.load_set(folder):
                 pop._compile(stack)
@@ -154,11 +165,12 @@ def main() -> None:
             else:  # one file per slab of replicas, never the whole table in memory
                 for b, chunk in enumerate(_blocks(hosts, n_side, n)):
                     write(chunk, folder / f"halos-{b:03d}.parquet")
-            for name in (["LightGBM", "stack"] if n <= 10**6 else ["LightGBM"]):  # the stack: ~6k haloes/s
-                # LightGBM: a second run on the same (now warm) workers; the stack's run is all compute
-                runs = 2 if name == "LightGBM" and n <= 10**7 else 1
+            names = ["LightGBM", "flow", "stack"] if n <= 10**6 else ["LightGBM", "flow"] if n <= 10**7 else ["LightGBM"]
+            for name in names:  # the stack: ~6k haloes/s
+                # a second run on the same (now warm) workers; the stack's run is all compute
+                runs = 2 if name != "stack" and n <= 10**7 else 1
                 seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=runs)
-                row = {"haloes": n, "models": name, "compiled once [s]": compile_seconds[name], "workers": 2,
+                row = {"haloes": n, "models": name, "compiled once [s]": compile_seconds.get(name), "workers": 2,
                        "partitions": result.partitions, "first run [s]": round(seconds[0], 1),
                        "populate [s]": round(seconds[-1], 1), "haloes/s": round(n / seconds[-1]),
                        "peak memory per worker [GiB]": round(rss, 2)}

@@ -118,10 +118,13 @@ if run.catalogue.has_oracle:
 #
 # `bench/populate.py` on this 2-core machine: a LocalCluster of two worker processes paints tiled
 # copies of the embedded universe's haloes; the time includes reading and writing parquet, and is
-# compared with the same model set's prediction on an in-memory array of the same rows. "First
-# run" is a run on fresh workers, which import hgtools and load the models (about 2 s each);
-# "populate" is the same run again on the same workers, as on a cluster that stays up between
-# runs. The command and the date are those of the recorded run.
+# compared with the same model set's prediction on an in-memory array of the same rows. "LightGBM"
+# paints with one LightGBM model per property, "flow" draws one galaxy per halo from the
+# conditional normalizing flow (its architecture, trained for 3 epochs only: speed is measured
+# here), "stack" with the study's four models and their linear stack. "First run" is a run on
+# fresh workers, which import hgtools and load the models (and compile the flow's sampler with
+# XLA); "populate" is the same run again on the same workers, as on a cluster that stays up
+# between runs. The command and the date are those of the recorded run.
 
 # %%
 for _, caption, table in bench_results(project_root(), ["populate"]):
