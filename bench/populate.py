@@ -1,6 +1,6 @@
 """Benchmark: hgtools populate on a LocalCluster of 2 workers, at 10^6 and 10^7 haloes (and 10^8 with --huge).
 
-The four-model stack is measured at 10^6 haloes only (about 6,000 haloes/s here: 10^7 would take half an hour).
+The four-model stack is measured at 10^6 haloes only (3,500-6,000 haloes/s here: 10^7 would take 30-50 minutes).
 
 Haloes: the embedded universe (seed 0, 205 Mpc/h) as a dark-matter-only catalogue, tiled periodically
 (2x2x2, 3x3x3, ... boxes) and cut to the wanted number of haloes to paint; delta_3 given. Models, trained
@@ -166,7 +166,7 @@ def main() -> None:
                 for b, chunk in enumerate(_blocks(hosts, n_side, n)):
                     write(chunk, folder / f"halos-{b:03d}.parquet")
             names = ["LightGBM", "flow", "stack"] if n <= 10**6 else ["LightGBM", "flow"] if n <= 10**7 else ["LightGBM"]
-            for name in names:  # the stack: ~6k haloes/s
+            for name in names:  # the stack: 3,500-6,000 haloes/s
                 # a second run on the same (now warm) workers; the stack's run is all compute
                 runs = 2 if name != "stack" and n <= 10**7 else 1
                 seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=runs)
