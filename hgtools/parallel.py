@@ -28,19 +28,23 @@ WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
     """Set environment variables ``values`` inside the block (child processes started there inherit
-    them), then restore the caller's environment."""
+    them; ``None`` unsets one), then restore the caller's environment."""
     before = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
+
+    def apply(settings):
+        for key, value in settings.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+    apply(values)
+    try:
+        yield
+    finally:
+        apply(before)
 
 
 def worker_environment() -> dict[str, str]:

@@ -41,7 +41,7 @@ from scipy.spatial import cKDTree
 from hgtools.catalogue import FEATURES, HALO_POSITION, SCHEMA, CatalogueError, validate, write_table
 from hgtools.io import TEMP_MARK, OutputExistsError, atomic_write, check_output, json_default, report
 from hgtools.overdensity import RADIUS, mean_count
-from hgtools.parallel import worker_environment
+from hgtools.parallel import environment, worker_environment
 
 #: Halo positions [comoving Mpc/h] used to count delta_3.
 POSITIONS = HALO_POSITION
@@ -602,13 +602,11 @@ def local_cluster(workers: int | None = None):
 
     spawn = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
              if key not in DROPPED_WORKER_VARIABLES}
-    inherited = {key: os.environ.pop(key) for key in DROPPED_WORKER_VARIABLES if key in os.environ}
-    try:  # a nanny reads the setting when it is made; the workers inherit this process's environment
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}):
-            return LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                                dashboard_address=":0", silence_logs=40, env=worker_environment())
-    finally:
-        os.environ.update(inherited)
+    # a nanny reads the setting when it is made; the workers inherit this process's environment
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), \
+            environment(dict.fromkeys(DROPPED_WORKER_VARIABLES)):
+        return LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", silence_logs=40, env=worker_environment())
 
 
 def _client(workers: int | None, scheduler: str | None):

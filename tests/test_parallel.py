@@ -26,3 +26,6 @@ def test_environment_restores_set_and_unset_variables(monkeypatch):
     with environment({"HGTOOLS_TEST_A": "inside", "HGTOOLS_TEST_B": "inside"}):
         assert os.environ["HGTOOLS_TEST_A"] == os.environ["HGTOOLS_TEST_B"] == "inside"
     assert os.environ["HGTOOLS_TEST_A"] == "before" and "HGTOOLS_TEST_B" not in os.environ
+    with environment({"HGTOOLS_TEST_A": None}):  # None unsets a variable inside the block
+        assert "HGTOOLS_TEST_A" not in os.environ
+    assert os.environ["HGTOOLS_TEST_A"] == "before"
