@@ -10,10 +10,11 @@ kNN, LightGBM and a Keras network per property with a linear stack; the network 
 epochs) — speed, not accuracy, is measured here. LightGBM models are compiled with lleaves once per machine
 (cached; the time is reported apart, "compiled once"). For each: the time of `populate` (reading, painting,
 writing parquet) on a LocalCluster started beforehand — "first run" on fresh workers, which import hgtools,
-load the models (and compile the flow's sampler with XLA), and (LightGBM and the flow, up to 10^7) a second
-run on the same workers, as on a long-lived cluster; the time of the same models' predict (the flow: its
-draws, compiled beforehand) on an in-memory array of the same rows (one process, both cores); and the peak
-memory (VmHWM) of each worker process.
+load the models (and compile the flow's sampler with XLA), and (LightGBM and the flow, up to 10^7) runs
+on the same workers, as on a long-lived cluster (at 10^6 haloes, where one run takes seconds and this
+machine's noise is ~20 %, the median of three; at 10^7 one); the time of the same models' predict (the
+flow: its draws, compiled beforehand) on an in-memory array of the same rows (one process, both cores; the
+median of as many runs); and the peak memory (VmHWM) of each worker process.
 delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
 counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
 
@@ -116,23 +117,31 @@ def run_populate(models_dir, src, out, runs: int = 1, **kw) -> tuple[list[float]
         return seconds, peak_rss(client), result
 
 
-def in_memory_predict(models_dir, folder: Path, name: str) -> float:
-    """Seconds of the same (compiled) models' predict on the rows in memory, one process, both cores."""
+def in_memory_predict(models_dir, folder: Path, name: str, runs: int = 1) -> float:
+    """Seconds of the same (compiled) models' predict on the rows in memory, one process, both cores
+    (the median of ``runs``)."""
     X = pd.read_parquet(folder, columns=list(FEATURES)).to_numpy()
     if name == "flow":
         flow, _ = density.load_density(models_dir)
         flow.sample(X[:density.CHUNK_ROWS], 1, seed=0)  # XLA compiles the sampler (populate's runs are warm)
+
+        def predict():
+            flow.sample(X, 1, seed=0)
+    else:
+        fast = [pop._compile(stack) for _, _, stack in models.load_set(models_dir)]
+
+        def predict():
+            for model in fast:
+                if name == "LightGBM":
+                    model.base_models["LGBM"].model.predict(X, n_jobs=2)
+                else:
+                    model.predict(X)
+    seconds = []
+    for _ in range(runs):
         t0 = time.perf_counter()
-        flow.sample(X, 1, seed=0)
-        return time.perf_counter() - t0
-    fast = [pop._compile(stack) for _, _, stack in models.load_set(models_dir)]
-    t0 = time.perf_counter()
-    for model in fast:
-        if name == "LightGBM":
-            model.base_models["LGBM"].model.predict(X, n_jobs=2)
-        else:
-            model.predict(X)
-    return time.perf_counter() - t0
+        predict()
+        seconds.append(time.perf_counter() - t0)
+    return float(np.median(seconds))
 
 
 def main() -> None:
@@ -167,17 +176,18 @@ def main() -> None:
                     write(chunk, folder / f"halos-{b:03d}.parquet")
             names = ["LightGBM", "flow", "stack"] if n <= 10**6 else ["LightGBM", "flow"] if n <= 10**7 else ["LightGBM"]
             for name in names:  # the stack: 3,500-6,000 haloes/s
-                # a second run on the same (now warm) workers; the stack's run is all compute
-                runs = 2 if name != "stack" and n <= 10**7 else 1
-                seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=runs)
+                # runs on the same (now warm) workers, as on a long-lived cluster; the stack's run is all compute
+                warm = 0 if name == "stack" or n > 10**7 else 3 if n <= 10**6 else 1
+                seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=1 + warm)
+                typical = float(np.median(seconds[1:] or seconds))
                 row = {"haloes": n, "models": name, "compiled once [s]": compile_seconds.get(name), "workers": 2,
-                       "partitions": result.partitions, "first run [s]": round(seconds[0], 1),
-                       "populate [s]": round(seconds[-1], 1), "haloes/s": round(n / seconds[-1]),
+                       "partitions": result.partitions, "first run [s]": round(seconds[0], 1), "warm runs": warm,
+                       "populate [s]": round(typical, 1), "haloes/s": round(n / typical),
                        "peak memory per worker [GiB]": round(rss, 2)}
                 if n <= 10**7:
-                    predict = in_memory_predict(sets[name], folder, name)
+                    predict = in_memory_predict(sets[name], folder, name, runs=max(warm, 1))
                     row.update({"in-memory predict [s]": round(predict, 1),
-                                "populate / predict": round(seconds[-1] / predict, 2)})
+                                "populate / predict": round(typical / predict, 2)})
                 rows.append(row)
                 print(row, flush=True)
                 shutil.rmtree(work / f"out-{n}-{name}")

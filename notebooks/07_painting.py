@@ -124,7 +124,9 @@ if run.catalogue.has_oracle:
 # here), "stack" with the study's four models and their linear stack. "First run" is a run on
 # fresh workers, which import hgtools and load the models (and compile the flow's sampler with
 # XLA); "populate" is the same run again on the same workers, as on a cluster that stays up
-# between runs. The command and the date are those of the recorded run.
+# between runs — the median of the "warm runs" where there are several (at $10^6$ haloes, where a
+# run takes seconds and this machine's noise is large), and so is the in-memory prediction. The
+# command and the date are those of the recorded run.
 
 # %%
 for _, caption, table in bench_results(project_root(), ["populate"]):
