@@ -46,6 +46,10 @@ from hgtools.universe.haloes import dark_matter_haloes
 
 BOX = 205.0
 ROW_GROUP = 250_000
+#: Haloes painted -> {models: warm runs after the first}.  The stack (3,500-6,000 haloes/s) runs once;
+#: at 10^6 a run takes seconds and this machine's noise is ~20 %, so three warm runs give a median.
+SCHEDULE = {10**6: {"LightGBM": 3, "flow": 3, "stack": 0}, 10**7: {"LightGBM": 1, "flow": 1},
+            10**8: {"LightGBM": 0}}
 
 
 def train_sets(folder: Path) -> dict[str, Path]:
@@ -164,7 +168,7 @@ def main() -> None:
         hosts = dmo[dmo["paint"]].drop(columns="paint").reset_index(drop=True)
         hosts["Delta3_h"] = delta3(hosts[["X_h", "Y_h", "Z_h"]].to_numpy(), dmo[["X_h", "Y_h", "Z_h"]].to_numpy(), BOX)
         rows = []
-        sizes = [10**6, 10**7] + ([10**8] if args.huge else [])
+        sizes = [n for n in SCHEDULE if n < 10**8 or args.huge]
         for n in sizes:
             n_side = int(np.ceil((n / len(hosts)) ** (1 / 3)))
             folder = work / f"halos-{n}"
@@ -174,10 +178,8 @@ def main() -> None:
             else:  # one file per slab of replicas, never the whole table in memory
                 for b, chunk in enumerate(_blocks(hosts, n_side, n)):
                     write(chunk, folder / f"halos-{b:03d}.parquet")
-            names = ["LightGBM", "flow", "stack"] if n <= 10**6 else ["LightGBM", "flow"] if n <= 10**7 else ["LightGBM"]
-            for name in names:  # the stack: 3,500-6,000 haloes/s
-                # runs on the same (now warm) workers, as on a long-lived cluster; the stack's run is all compute
-                warm = 0 if name == "stack" or n > 10**7 else 3 if n <= 10**6 else 1
+            for name, warm in SCHEDULE[n].items():
+                # warm runs: on the same workers, as on a long-lived cluster; the stack's run is all compute
                 seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=1 + warm)
                 typical = float(np.median(seconds[1:] or seconds))
                 row = {"haloes": n, "models": name, "compiled once [s]": compile_seconds.get(name), "workers": 2,
