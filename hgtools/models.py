@@ -112,17 +112,24 @@ class KerasRegressor(RegressorMixin, BaseEstimator):
         epochs and the best weights are kept.
     random_state : int
         Seeds Keras, TensorFlow and NumPy before the network is built, with
-        deterministic TensorFlow ops, so a seed gives the same network.
-    steps_per_execution : int
-        Batches per call into TensorFlow: the same updates in the same order
-        (the same network), with less Python overhead per batch — these
-        networks are so small that the overhead, not the arithmetic, sets the
-        time of an epoch.
+        deterministic TensorFlow ops, and shuffles the batches, so a seed gives
+        the same network.
+
+    Notes
+    -----
+    Training runs one compiled TensorFlow function per epoch (shuffled
+    batches, one Adam update each; the last batch may be shorter), instead of
+    Keras' ``fit``: these networks are so small that ``fit``'s work around
+    each batch, not the arithmetic, sets the time of an epoch — about 0.23 s
+    against 0.075 s for (32, 32) units on 106,000 rows in batches of 1,024
+    (one process, 2026-11-27).  The network, optimiser, loss (MSE) and early
+    stopping (``patience`` epochs on the validation loss, best weights kept)
+    are Keras' own.  ``history_`` holds each epoch's training and validation loss.
     """
 
     def __init__(self, hidden: tuple[int, ...] = (32, 32), optimizer: str = "adam",
                  learning_rate: float = 1e-3, epochs: int = 200, batch_size: int = 256,
-                 patience: int = 10, random_state: int = 0, verbose: int = 0, steps_per_execution: int = 16):
+                 patience: int = 10, random_state: int = 0, verbose: int = 0):
         self.hidden = hidden
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -131,7 +138,6 @@ class KerasRegressor(RegressorMixin, BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
-        self.steps_per_execution = steps_per_execution
 
     def _build(self, n_features: int):
         import keras
@@ -150,27 +156,42 @@ class KerasRegressor(RegressorMixin, BaseEstimator):
         optimizers = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}
         if self.optimizer not in optimizers:
             raise ValueError(f"optimizer must be 'adam' or 'adamax', got {self.optimizer!r}")
-        model.compile(optimizer=optimizers[self.optimizer](learning_rate=self.learning_rate), loss="mse",
-                      steps_per_execution=self.steps_per_execution)
+        model.compile(optimizer=optimizers[self.optimizer](learning_rate=self.learning_rate), loss="mse")
+        model.optimizer.build(model.trainable_variables)  # its slots exist before the training step is traced
         return model
 
     def fit(self, X, y, X_val=None, y_val=None):
-        import keras
+        from tqdm.auto import tqdm
 
         X, y = _check_xy(X, y)
         self.scaler_ = StandardScaler().fit(X)
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std() or 1.0)
         self.network_ = self._build(X.shape[1])
-        validation, callbacks = None, []
+        epoch = _epoch_function(self.network_, *self._inputs(X, y), int(self.batch_size))
+        validation = None
         if X_val is not None:
-            X_val, y_val = _check_xy(X_val, y_val)
-            validation = self._inputs(X_val, y_val)
-            callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience,
-                                                       restore_best_weights=True)]
-        history = self.network_.fit(*self._inputs(X, y), validation_data=validation,
-                                    epochs=self.epochs, batch_size=self.batch_size, shuffle=True,
-                                    callbacks=callbacks, verbose=self.verbose)
-        self.epochs_run_ = len(history.history["loss"])
+            validation = _loss_function(self.network_, *self._inputs(*_check_xy(X_val, y_val)))
+        weights = self.network_.weights
+        rng = np.random.default_rng([int(self.random_state), 0x4E4E])
+        best, best_weights, waited, self.history_ = np.inf, None, 0, []
+        for _ in tqdm(range(int(self.epochs)), desc="network", unit="epoch", disable=not self.verbose):
+            train = float(epoch(rng.permutation(len(X)).astype(np.int32)))
+            score = float(validation()) if validation is not None else None
+            self.history_.append({"train": train, "validation": score})
+            if not np.isfinite(train):
+                raise RuntimeError(f"training the network diverged (loss {train})")
+            if validation is None:
+                continue
+            if score < best:
+                best, best_weights, waited = score, [w.numpy() for w in weights], 0
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        if best_weights is not None:
+            for w, value in zip(weights, best_weights):
+                w.assign(value)
+        self.epochs_run_ = len(self.history_)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -186,8 +207,79 @@ class KerasRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self, "network_")
         X, _ = _check_xy(X)
-        z = self.network_.predict(self.scaler_.transform(X), batch_size=4096, verbose=0).ravel()
+        if getattr(self, "_forward_network", None) is not self.network_:  # one traced function per network
+            self._forward_network, self._forward = self.network_, _forward_function(self.network_)
+        rows = self.scaler_.transform(X).astype(np.float32)
+        z = np.concatenate([self._forward(rows[i:i + FORWARD_ROWS]).numpy().ravel()
+                            for i in range(0, len(rows), FORWARD_ROWS)])
         return self.y_mean_ + self.y_scale_ * z.astype(float)
+
+
+#: Rows per call of a network's forward pass (bounds its memory on large tables).
+FORWARD_ROWS = 1 << 16
+
+
+def _forward_function(network):
+    """The network's forward pass as one compiled function of float32 rows, for any number of rows.
+
+    Keras' ``predict`` retraces for new batch shapes and adds its own work
+    around each batch, which dominates for these small networks.
+    """
+    import tensorflow as tf
+
+    return tf.function(lambda rows: network(rows, training=False), autograph=False,
+                       input_signature=[tf.TensorSpec([None, network.input_shape[-1]], tf.float32)])
+
+
+def _epoch_function(network, x: np.ndarray, y: np.ndarray, batch_size: int):
+    """One compiled training epoch of ``network`` on rows ``x`` and targets ``y`` (float32).
+
+    The returned function takes the epoch's order of the rows (int32) and
+    makes one update of the network's compiled optimiser per batch of
+    ``batch_size`` rows in that order (the last may be shorter), minimising
+    the mean squared error; it returns the mean of the batches' losses.
+    """
+    import tensorflow as tf
+
+    x, y = tf.constant(x), tf.constant(y[:, None])
+    n_batches = -(-len(x) // batch_size)
+    weights, optimizer = network.trainable_variables, network.optimizer
+
+    def update(i, total, order):
+        rows = order[i * batch_size:(i + 1) * batch_size]
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(network(tf.gather(x, rows), training=True) - tf.gather(y, rows)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return i + 1, total + loss, order
+
+    @tf.function(input_signature=[tf.TensorSpec([len(x)], tf.int32)], autograph=False)
+    def epoch(order):
+        _, total, _ = tf.while_loop(lambda i, total, order: i < n_batches, update,
+                                    (tf.constant(0), tf.constant(0.0), order))
+        return total / n_batches
+
+    return epoch
+
+
+def _loss_function(network, x: np.ndarray, y: np.ndarray):
+    """The network's mean squared error on rows ``x`` and targets ``y`` (float32), as a compiled function."""
+    import tensorflow as tf
+
+    x, y = tf.constant(x), tf.constant(y[:, None])
+    return tf.function(lambda: tf.reduce_mean(tf.square(network(x, training=False) - y)), autograph=False)
+
+
+def _threads(n_jobs: int | None) -> int:
+    """Threads a model's prediction uses: ``n_jobs`` (None or -1: every core), one in a daemon process.
+
+    A Dask worker is a daemon process of one thread; it paints one partition
+    while its neighbours paint theirs, so more threads would only compete.
+    """
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return 1
+    return (os.cpu_count() or 1) if n_jobs in (None, -1) else max(1, n_jobs)
 
 
 class ExtraTreesModel(ExtraTreesRegressor):
@@ -200,24 +292,57 @@ class ExtraTreesModel(ExtraTreesRegressor):
     def predict(self, X):
         check_is_fitted(self, "estimators_")
         X = _check_xy(X)[0].astype(np.float32)
-        workers = os.cpu_count() if self.n_jobs in (None, -1) else max(1, self.n_jobs)
-        with ThreadPoolExecutor(workers) as pool:  # the trees release the GIL; map keeps their order
+        with ThreadPoolExecutor(_threads(self.n_jobs)) as pool:  # the trees release the GIL; map keeps their order
             per_tree = list(pool.map(lambda tree: tree.predict(X, check_input=False), self.estimators_))
         return np.mean(per_tree, axis=0)
+
+
+class KNeighborsModel(KNeighborsRegressor):
+    """scikit-learn's kNN regressor, whose neighbours are found by SciPy's k-d tree.
+
+    The same neighbours and the same mean of their targets as
+    :class:`sklearn.neighbors.KNeighborsRegressor` (uniform weights, Euclidean
+    distance; other settings fall back to it), found about three times faster:
+    5,000 queries of 100 neighbours among 84,612 training haloes took 0.24 s
+    against 0.72 s (two threads each, 2026-11-27) — the permutation importances
+    query the kNN models 26 times per stack.  The tree is built at the first
+    prediction and is not saved with the model.
+    """
+
+    def predict(self, X):
+        from scipy.spatial import cKDTree
+
+        check_is_fitted(self, "_fit_X")
+        if self.weights != "uniform" or self.metric != "minkowski" or self.p != 2 or self.metric_params:
+            return super().predict(X)
+        X = _check_xy(X)[0]
+        if X.shape[1] != self._fit_X.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self._fit_X.shape[1]}")
+        fitted, tree = self.__dict__.get("_scipy_tree", (None, None))
+        if fitted is not self._fit_X:  # not built yet, or refitted since
+            tree = cKDTree(self._fit_X)
+            self.__dict__["_scipy_tree"] = (self._fit_X, tree)
+        _, neighbours = tree.query(X, k=self.n_neighbors, workers=_threads(self.n_jobs))
+        return np.mean(self._y[neighbours.reshape(len(X), -1)], axis=1)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_scipy_tree", None)
+        return state
 
 
 def make_model(name: str, random_state: int = 0, **params) -> BaseEstimator:
     """One of the study's regressors, by name, with the given hyper-parameters.
 
     ``"ERT"``: :class:`ExtraTreesModel` (scikit-learn's ExtraTrees); ``"kNN"``:
-    :class:`sklearn.neighbors.KNeighborsRegressor` on standardised features;
+    :class:`KNeighborsModel` (scikit-learn's kNN) on standardised features;
     ``"LGBM"``: :class:`LightGBMRegressor`; ``"NN"``: :class:`KerasRegressor`.
     """
     if name == "ERT":
         return ExtraTreesModel(**{"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 2,
                                       "random_state": random_state, **params})
     if name == "kNN":
-        return make_pipeline(StandardScaler(), KNeighborsRegressor(**{"n_neighbors": 30, "n_jobs": 2, **params}))
+        return make_pipeline(StandardScaler(), KNeighborsModel(**{"n_neighbors": 30, "n_jobs": 2, **params}))
     if name == "LGBM":
         return LightGBMRegressor(random_state=random_state, **params)
     if name == "NN":
@@ -276,7 +401,7 @@ def _dump_sklearn(obj, path: Path) -> None:
 
 
 #: Types beyond skops' defaults that hgtools' own model files contain; anything else is refused.
-TRUSTED_TYPES = ["hgtools.models.ExtraTreesModel", "sklearn.tree._tree.Tree",
+TRUSTED_TYPES = ["hgtools.models.ExtraTreesModel", "hgtools.models.KNeighborsModel", "sklearn.tree._tree.Tree",
                  "sklearn.neighbors._kd_tree.KDTree", "sklearn.metrics._dist_metrics.EuclideanDistance64"]
 #: Libraries whose versions a model card records; a card from other versions gets a warning.
 CARD_LIBRARIES = ("scikit-learn", "lightgbm", "keras", "skops")
@@ -455,7 +580,8 @@ def _load_keras(folder: Path, card: dict) -> KerasRegressor:
     path = folder / "network.keras"
     if not path.is_file():
         raise ModelFileError(f"{path} is missing")
-    model = KerasRegressor(**{**card["params"], "hidden": tuple(card["params"].get("hidden", ()))})
+    params = {k: v for k, v in card["params"].items() if k != "steps_per_execution"}  # a setting of older hgtools
+    model = KerasRegressor(**{**params, "hidden": tuple(params.get("hidden", ()))})
     try:
         model.network_ = keras.saving.load_model(path, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors on damaged files

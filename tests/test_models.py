@@ -55,6 +55,40 @@ def test_early_stopping_uses_the_validation_set(data, fitted):
         models.make_model("SVM")
 
 
+def test_network_stops_after_patience_and_keeps_its_best_epoch(data):
+    _, X, y, Xv, yv = data
+    net = models.fit_model(models.make_model("NN", 0, epochs=60, patience=2, learning_rate=0.05), X, y, Xv, yv)
+    scores = [h["validation"] for h in net.history_]
+    best = int(np.argmin(scores))
+    assert len(scores) == net.epochs_run_
+    assert net.epochs_run_ == 60 or net.epochs_run_ == best + 1 + 2  # stopped two epochs after its best
+    # the kept weights are the best epoch's: its validation MSE (standardised target units)
+    mse = np.mean(((net.predict(Xv) - yv) / net.y_scale_) ** 2)
+    assert mse == pytest.approx(scores[best], rel=1e-4)
+    assert all(np.isfinite(h["train"]) for h in net.history_)
+    without = models.make_model("NN", 0, epochs=4).fit(X, y)  # no validation set: every epoch runs
+    assert without.epochs_run_ == 4 and all(h["validation"] is None for h in without.history_)
+
+
+@pytest.mark.parametrize("k", [1, 30])
+def test_knn_finds_the_neighbours_scikit_learn_finds(data, tmp_path, k):
+    from sklearn.neighbors import KNeighborsRegressor
+
+    _, X, y, Xv, _ = data
+    ours = models.KNeighborsModel(n_neighbors=k).fit(X, y)
+    reference = KNeighborsRegressor(n_neighbors=k).fit(X, y)
+    np.testing.assert_allclose(ours.predict(Xv), reference.predict(Xv), rtol=0, atol=1e-12)
+    ours.fit(X[::2], y[::2])  # a refit replaces the tree built at the first prediction
+    np.testing.assert_allclose(ours.predict(Xv), reference.fit(X[::2], y[::2]).predict(Xv), rtol=0, atol=1e-12)
+    distance = models.KNeighborsModel(n_neighbors=k, weights="distance").fit(X, y)  # scikit-learn's own path
+    np.testing.assert_array_equal(distance.predict(Xv), KNeighborsRegressor(n_neighbors=k, weights="distance")
+                                  .fit(X, y).predict(Xv))
+    pipeline = models.make_model("kNN", n_neighbors=k).fit(X, y)
+    expected = pipeline.predict(Xv)  # builds the tree, which is not saved
+    loaded, _ = models.load_model(models.save_model(pipeline, tmp_path / "knn", {}))
+    np.testing.assert_array_equal(loaded.predict(Xv), expected)
+
+
 def test_stack_is_a_linear_fit_on_validation_predictions(data, fitted):
     _, _, _, Xv, yv = data
     stack = models.StackedModel(fitted).fit(Xv, yv)
