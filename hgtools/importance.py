@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.inspection import permutation_importance as _sklearn_permutation_importance
+from tqdm.auto import tqdm
 
 from hgtools import models
 from hgtools.catalogue import FEATURES, TARGETS, parse_prediction_column, prediction_column
 from hgtools.io import report
-from hgtools.parallel import run_concurrently
 
 
 class FunctionRegressor(RegressorMixin, BaseEstimator):
@@ -116,7 +116,7 @@ def relative(table: pd.DataFrame, reference: str, by=("target", "path", "model")
 
 def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, targets=TARGETS,
                       paths=("raw", "smogn"), n_repeats: int = 5, max_rows: int | None = 20_000,
-                      seed: int = 0, oracle=None, workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      seed: int = 0, oracle=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fig. 7 and Fig. 8: importances of the halo features and of the stacked models.
 
     Parameters
@@ -140,9 +140,6 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
     oracle : callable, optional
         ``oracle(features_table) -> table of targets``; if given, its
         importances are added with ``path == "truth"`` and ``model == "oracle"``.
-    workers : int, optional
-        Processes measuring stacks side by side (:func:`hgtools.parallel.run_concurrently`;
-        ``None``: one per core, ``1``: here); the numbers do not depend on it.
 
     Returns
     -------
@@ -160,7 +157,7 @@ def model_importances(models_folder: str | Path, predictions: pd.DataFrame, *, t
                                     if (parse_prediction_column(c) or ())[:2] == (target, path)]],
                   n_repeats=n_repeats, seed=seed)
              for target in targets for path in paths]
-    measured = run_concurrently(_stack_importances, tasks, workers, "permutation importance", "stack")
+    measured = [_stack_importances(**task) for task in tqdm(tasks, desc="permutation importance", unit="stack")]
     feature_frames = [frame for frames, _ in measured for frame in frames]
     stack_frames = [stack for _, stack in measured]
     if oracle is not None:

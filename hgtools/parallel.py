@@ -56,19 +56,19 @@ def _call(function, kwargs: dict):
     return function(**kwargs)
 
 
-def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str, unit: str = "fit") -> list:
+def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str) -> list:
     """``[function(**task) for task in tasks]``, on ``workers`` processes, results in the tasks' order.
 
     ``function`` must be importable (a module-level function) and the tasks
     picklable.  ``workers=None``: one per core (at most one per task);
     ``workers=1`` runs here, one task after another.  A progress bar counts
-    finished tasks (in ``unit``).
+    finished tasks.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     workers = min(len(tasks), os.cpu_count() or 1) if workers is None else max(1, workers)
-    progress = tqdm(total=len(tasks), desc=desc, unit=unit)
+    progress = tqdm(total=len(tasks), desc=desc, unit="fit")
     if workers == 1 or len(tasks) <= 1:
         results = []
         for task in tasks:

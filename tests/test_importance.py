@@ -84,14 +84,3 @@ def test_model_importances_from_a_saved_stack(tmp_path):
     truth = features[features["model"] == "oracle"].set_index("feature")["importance"]
     assert truth[["C_h", "S_h", "Delta3_h"]].eq(0).all()
     assert truth["M_h"] == pytest.approx(2 * 0.8**2 * halos["M_h"].iloc[2500:].var(), rel=0.25)
-
-    # two stacks measured side by side in two processes give the numbers measured here, one after the other
-    models.save_model(stack, tmp_path / "models" / "smogn" / "stellar_mass", {"target": "stellar_mass"})
-    for name in base:
-        test[f"stellar_mass|smogn|{name}"] = test[f"stellar_mass|raw|{name}"]
-    kwargs = dict(targets=("stellar_mass",), paths=("raw", "smogn"), n_repeats=3, max_rows=400)
-    side_by_side = importance.model_importances(tmp_path / "models", test, workers=2, **kwargs)
-    here = importance.model_importances(tmp_path / "models", test, workers=1, **kwargs)
-    for a, b in zip(side_by_side, here, strict=True):
-        pd.testing.assert_frame_equal(a, b)
-    assert set(side_by_side[0]["path"]) == {"raw", "smogn"}
