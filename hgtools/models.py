@@ -217,6 +217,12 @@ class KerasRegressor(RegressorMixin, BaseEstimator):
                             for i in range(0, len(rows), FORWARD_ROWS)])
         return self.y_mean_ + self.y_scale_ * z.astype(float)
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_forward", None)  # a traced function: made again at the next prediction
+        state.pop("_forward_network", None)
+        return state
+
 
 #: Rows per call of a network's forward pass (bounds its memory on large tables).
 FORWARD_ROWS = 1 << 16

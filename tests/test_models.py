@@ -70,6 +70,16 @@ def test_network_stops_after_patience_and_keeps_its_best_epoch(data):
     assert without.epochs_run_ == 4 and all(h["validation"] is None for h in without.history_)
 
 
+@pytest.mark.parametrize("name", ["kNN", "NN"])
+def test_models_pickle_after_predicting(data, fitted, name):
+    """The traced forward pass and the k-d tree made at prediction are left out of the pickle."""
+    import pickle
+
+    _, _, _, Xv, _ = data
+    expected = fitted[name].predict(Xv)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted[name])).predict(Xv), expected)
+
+
 @pytest.mark.parametrize("k", [1, 30])
 def test_knn_finds_the_neighbours_scikit_learn_finds(data, tmp_path, k):
     from sklearn.neighbors import KNeighborsRegressor
