@@ -149,6 +149,8 @@ def test_one_key_scheme_for_training_too(code_copy, universe, small_catalogue):
                                       extra={"smogn_compat": "smogn-0.1.2"})
     changed = Catalogue(small_catalogue.assign(radius=small_catalogue["radius"] + 1e-9), universe[1]).identity()
     assert key != artefacts.cache_key(artefacts.TRAINING, config, changed, code_root=code_copy)
+    resized = {**config, "sizes": {**config["sizes"], "n_mesh": 2 * config["sizes"]["n_mesh"]}}
+    assert key != artefacts.cache_key(artefacts.TRAINING, resized, data, code_root=code_copy)
     for module in ("models", "smogn", "training"):
         edit(code_copy, module)
         new = artefacts.cache_key(artefacts.TRAINING, config, data, code_root=code_copy)
