@@ -114,18 +114,20 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _train_density(args: argparse.Namespace) -> int:
     from hgtools.catalogue import read_catalogue
-    from hgtools.density import fit_on_catalogue, save_density
+    from hgtools.density import fit_and_save
     from hgtools.io import check_output
+    from hgtools.parallel import run_concurrently
 
     check_output(args.out, overwrite=args.overwrite, inputs=(args.catalogue,), what="--out")
     table, meta = read_catalogue(args.catalogue)
     params = {"epochs": args.epochs} if args.epochs is not None and args.model != "residual" else {}
-    t0 = time.perf_counter()
-    model = fit_on_catalogue(table, args.model, seed=args.seed, verbose=True, **params)
     card = {"catalogue": str(args.catalogue.resolve()), "source": meta.get("source"), "seed": args.seed,
             "split": "training split fitted, validation split for early stopping (hgtools.catalogue.split)"}
-    save_density(model, args.out, card, overwrite=args.overwrite)
-    score = getattr(model, "validation_log_prob_", None)
+    t0 = time.perf_counter()
+    fit, = run_concurrently(fit_and_save, [dict(table=table, name=args.model, folder=args.out, seed=args.seed,
+                                                params=params, card=card, verbose=True, overwrite=args.overwrite)],
+                            1, f"{args.model} density model")
+    score = fit["validation_log_prob"]
     print(f"wrote {args.out} ({args.model} density model, trained in {time.perf_counter() - t0:.1f} s"
           + (f"; validation mean log-density {score:.3f} nats)" if score is not None else ")"))
     return 0

@@ -741,6 +741,26 @@ def fit_on_catalogue(table, name: str, seed: int = 0, verbose: bool = False, **p
     return model.fit(X[parts.train], Y[parts.train], X[parts.validation], Y[parts.validation])
 
 
+def fit_and_save(table, name: str, folder: str | os.PathLike, *, seed: int = 0, params: dict | None = None,
+                 card: dict | None = None, verbose: bool = False, overwrite: bool = False) -> dict:
+    """Fit density model ``name`` on ``table`` (:func:`fit_on_catalogue`) and save it into ``folder``.
+
+    Module-level, for :func:`hgtools.parallel.run_concurrently`: the book, the
+    run's :meth:`~hgtools.pipeline.Run.fit_density` and ``hgtools
+    train-density`` all fit in a worker process (one TensorFlow thread), so a
+    model is the same whichever of them fitted it.
+
+    Returns
+    -------
+    dict
+        ``seconds`` (the fit's) and ``validation_log_prob`` (mean log-density
+        of the validation split [nats], None for a model without one).
+    """
+    model = fit_on_catalogue(table, name, seed=seed, verbose=verbose, **(params or {}))
+    save_density(model, folder, card, overwrite=overwrite)
+    return {"seconds": model.fit_seconds_, "validation_log_prob": getattr(model, "validation_log_prob_", None)}
+
+
 def _units() -> dict:
     return {c: SCHEMA[c].unit for c in (*FEATURES, *TARGETS)}
 
@@ -879,4 +899,5 @@ def _load_booster(path: Path):
 
 
 __all__ = ["DENSITY_MODELS", "DensityModel", "FlowDensity", "GaussianDensity", "KIND", "ResidualDensity",
-           "check_n_draws", "fit_on_catalogue", "is_density", "load_density", "make_density", "predict_draws", "save_density"]
+           "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density", "make_density",
+           "predict_draws", "save_density"]

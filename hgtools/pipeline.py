@@ -107,11 +107,12 @@ class Run:
     def meta(self) -> dict:
         return self.catalogue.meta
 
-    def train(self, **settings):
+    def train(self, alongside=(), **settings):
         """The training run (:func:`hgtools.training.train`) with these settings, from the cache or trained now.
 
         ``settings`` are fields of :class:`hgtools.training.TrainingConfig`
         (e.g. ``paths``, ``smogn_compat``); seed and grids come from the run.
+        ``alongside``: other fits for the same pool (:meth:`fit_models`).
         """
         from hgtools import training
 
@@ -120,7 +121,36 @@ class Run:
                                   code_root=self.code_root, extra=config.identity())
         return training.train(self.catalogue.table, self.meta, config, folder=self.cache_dir / "models" / key,
                               card={"run": self.config.to_dict(), "cache_key": key,
-                                    "catalogue": self.catalogue.identity()})
+                                    "catalogue": self.catalogue.identity()}, alongside=alongside)
+
+    def fit_models(self) -> None:
+        """Fit the book's missing models in one pool: the density models beside the training run's steps.
+
+        The flow's fit is the longest of the book (about three minutes of one
+        core at full size): started first, it leaves the other core to the
+        Gaussian and kNN fits and then to the training steps, instead of
+        waiting alone at the end of its own pool.  Afterwards :attr:`models`
+        and :attr:`density_models` are read from the cache; with either
+        cached, this fits the other one as they would.
+        """
+        from hgtools import density
+        from hgtools.models import read_card
+
+        missing = self._missing_density()  # the flow first
+        if missing and "models" not in self.__dict__:
+            self.__dict__["models"] = self.train(alongside=[(density.fit_and_save, {**self._density_task(name),
+                                                                                       "verbose": False})
+                                                            for name in missing])
+            if self.verbose and not self._missing_density():
+                report("density models, fitted beside the training run: " + ", ".join(
+                    f"{name} in {read_card(self.density_folder / name)['fit_seconds']:.0f} s"
+                    for name in missing))
+        _ = self.models, self.density_models  # what is still missing (a cached training run), as each fits it
+
+    def _missing_density(self) -> list[str]:
+        from hgtools import density
+
+        return [name for name in density.DENSITY_MODELS if not (self.density_folder / name / "card.json").exists()]
 
     @cached_property
     def models(self):
@@ -142,13 +172,14 @@ class Run:
         from hgtools import density
         from hgtools.parallel import run_concurrently
 
-        missing = [name for name in density.DENSITY_MODELS if not (self.density_folder / name / "card.json").exists()]
+        missing = self._missing_density()
         if missing:  # side by side, one process per core: the Gaussian and kNN fits hide behind the flow's
             tasks = [{**self._density_task(name), "verbose": self.verbose and len(missing) == 1}  # else one bar: fits
                      for name in missing]
-            seconds = run_concurrently(_fit_density, tasks, None, "density models")
+            fits = run_concurrently(density.fit_and_save, tasks, None, "density models")
             if self.verbose:
-                report("density models: " + ", ".join(f"{n} fitted in {t:.0f} s" for n, t in zip(missing, seconds)))
+                report("density models: " + ", ".join(f"{n} fitted in {fit['seconds']:.0f} s"
+                                                      for n, fit in zip(missing, fits)))
         out = {}
         for name in density.DENSITY_MODELS:
             out[name], _ = density.load_density(self.density_folder / name)
@@ -159,20 +190,22 @@ class Run:
     def _density_task(self, name: str) -> dict:
         params = {} if name == "residual" else {"epochs": self.config.sizes.density_epochs}
         return {"table": self.catalogue.table, "name": name, "seed": self.config.training_seed, "params": params,
-                "folder": self.density_folder / name, "verbose": self.verbose,
+                "folder": self.density_folder / name, "verbose": self.verbose, "overwrite": True,
                 "card": {"run": self.config.to_dict(), "cache_key": self._density_key(),
                          "catalogue": self.catalogue.identity()}}
 
     def fit_density(self, name: str):
         """Fit density model ``name`` on the training split (early stopping on the validation split) and cache it.
 
-        Uses the run's seed and sizes; replaces a cached fit of this run.
+        Uses the run's seed and sizes; replaces a cached fit of this run.  Fitted
+        in a worker process, as :attr:`density_models` fits (the same model).
         """
         from hgtools import density
+        from hgtools.parallel import run_concurrently
 
-        seconds = _fit_density(**self._density_task(name))
+        fit, = run_concurrently(density.fit_and_save, [self._density_task(name)], 1, f"density model {name}")
         if self.verbose:
-            report(f"density model {name}: fitted in {seconds:.0f} s")
+            report(f"density model {name}: fitted in {fit['seconds']:.0f} s")
         return density.load_density(self.density_folder / name)[0]
 
     @cached_property
@@ -281,19 +314,6 @@ class Run:
 
     def _repr_markdown_(self) -> str:
         return self.banner()
-
-
-def _fit_density(table: pd.DataFrame, name: str, seed: int, params: dict, folder: Path, card: dict,
-                 verbose: bool) -> float:
-    """Fit density model ``name`` on ``table``'s training split, save it into ``folder``; return the fit's seconds.
-
-    Module-level, so that :func:`hgtools.parallel.run_concurrently` can run it in a worker process.
-    """
-    from hgtools import density
-
-    model = density.fit_on_catalogue(table, name, seed=seed, verbose=verbose, **params)
-    density.save_density(model, folder, card, overwrite=True)
-    return model.fit_seconds_
 
 
 def open_run(config: RunConfig | dict | None = None, *, root: str | os.PathLike | None = None,

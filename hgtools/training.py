@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from hgtools import models
 from hgtools.catalogue import FEATURES, GALAXY_INPUTS, SCHEMA, TARGETS, prediction_column, split
 from hgtools.config import DEFAULT_SEED, FULL
 from hgtools.io import atomic_write
-from hgtools.parallel import run_concurrently
+from hgtools.parallel import call, run_concurrently
 from hgtools.smogn import STUDY_SETTINGS, plan, smoter
 
 PATHS = ("raw", "smogn")
@@ -147,7 +148,8 @@ class TrainingResult:
 
 
 def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None = None, *,
-          folder: str | Path, workers: int | None = None, card: dict | None = None) -> TrainingResult:
+          folder: str | Path, workers: int | None = None, card: dict | None = None,
+          alongside: Sequence[tuple[Callable, dict]] = ()) -> TrainingResult:
     """Train every model of both paths for every target, into ``folder`` (or load it if it is complete).
 
     ``folder`` is named by the caller after everything the models depend on
@@ -157,18 +159,26 @@ def train(catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig | None
     core; :func:`run_concurrently`), with the same results as one process.
     ``card`` (plain data, e.g. the run configuration and the cache key) is
     recorded in the folder's ``done.json``.
+
+    ``alongside``: other independent fits, as (function, keyword arguments),
+    that join the same pool before the steps — e.g. the density models
+    (:meth:`hgtools.pipeline.Run.fit_models`), whose longest fit then runs on
+    one core while the steps fill the other.  Their results are dropped (they
+    save what they fit); nothing of them runs if the training run is cached.
+    The recorded ``seconds`` are then the whole pool's (``done.json`` names the
+    functions that ran alongside).
     """
     config = TrainingConfig() if config is None else config
     folder = Path(folder)
     if (folder / "done.json").exists():
         return load(folder)
     with atomic_write(folder, folder=True) as tmp:
-        _train_into(tmp, catalogue, metadata, config, workers, card or {})
+        _train_into(tmp, catalogue, metadata, config, workers, card or {}, alongside)
     return load(folder)
 
 
 def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: TrainingConfig,
-                workers: int | None, card: dict) -> None:
+                workers: int | None, card: dict, alongside: Sequence[tuple[Callable, dict]]) -> None:
     t_start = time.perf_counter()
     parts = split(catalogue, config.seed)
     train_rows, val_rows, test_rows = (catalogue.iloc[p] for p in (parts.train, parts.validation, parts.test))
@@ -180,7 +190,10 @@ def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: Trai
                   folder=tmp / "models" / path / target, source=metadata.get("source"))
              for path in config.paths for target in config.targets]
     searched, coefficients, augmented, notes = [], [], [], {}
-    for step, out in zip(steps, run_concurrently(_fit_step, steps, workers, "training"), strict=True):
+    jobs = [{"function": f, "kwargs": kwargs} for f, kwargs in alongside]
+    jobs += [{"function": _fit_step, "kwargs": step} for step in steps]
+    outputs = run_concurrently(call, jobs, workers, "training" + (" and alongside" if alongside else ""))
+    for step, out in zip(steps, outputs[len(alongside):], strict=True):
         path, target = step["path"], step["target"]
         searched += out["searched"]
         coefficients.append(out["coefficients"])
@@ -195,6 +208,7 @@ def _train_into(tmp: Path, catalogue: pd.DataFrame, metadata: dict, config: Trai
     pd.concat(augmented or [pd.DataFrame({"target": [], "value": []})]).to_parquet(tmp / "augmented.parquet")
     seconds = time.perf_counter() - t_start
     (tmp / "done.json").write_text(json.dumps({**card, "notes": notes, "seconds": round(seconds, 1),
+                                               "alongside": [f"{f.__module__}.{f.__qualname__}" for f, _ in alongside],
                                                "config": asdict(config), "source": metadata.get("source")},
                                               default=str, indent=1))
 

@@ -32,6 +32,7 @@ from hgtools.pipeline import density_scores, headline, open_run, project_root
 
 run = open_run(config)
 display(run)  # the banner naming the data source
+run.fit_models()  # every model of the book, side by side in one pool (the chapters read them from the cache)
 found = headline(run)
 
 # %% [markdown]

@@ -292,21 +292,21 @@ def test_point_models_refuse_draws(tmp_path, capsys):
 
 
 
-def test_fits_in_worker_processes_equal_fits_here(tmp_path, small_catalogue):
-    # the book fits its density models side by side (hgtools.parallel): a worker's fit is this process's fit
+def test_fits_side_by_side_equal_fits_one_after_the_other(tmp_path, small_catalogue):
+    # the book fits its density models side by side, Run.fit_density and the CLI one by one: the same models
     from hgtools.catalogue import FEATURES
     from hgtools.parallel import run_concurrently
-    from hgtools.pipeline import _fit_density
 
     def task(name, where):
-        return {"table": small_catalogue, "name": name, "seed": 4, "params": FAST[name], "folder": tmp_path / where / name,
-                "card": {}, "verbose": False}
+        return {"table": small_catalogue, "name": name, "seed": 4, "params": FAST[name],
+                "folder": tmp_path / where / name}
 
-    seconds = run_concurrently(_fit_density, [task("gaussian", "workers"), task("residual", "workers")], 2, "fits")
-    assert all(s >= 0 for s in seconds)
+    names = ("gaussian", "residual")
+    for workers in (2, 1):
+        fits = run_concurrently(density.fit_and_save, [task(n, str(workers)) for n in names], workers, "fits")
+        assert all(fit["seconds"] >= 0 for fit in fits)
+    assert fits[0]["validation_log_prob"] is not None and fits[1]["validation_log_prob"] is None
     X = small_catalogue[list(FEATURES)].to_numpy()[:300]
-    for name in ("gaussian", "residual"):
-        _fit_density(**task(name, "here"))
-        there, _ = density.load_density(tmp_path / "workers" / name)
-        here, _ = density.load_density(tmp_path / "here" / name)
-        np.testing.assert_array_equal(there.sample(X, 2, seed=1), here.sample(X, 2, seed=1))
+    for name in names:
+        side, one = (density.load_density(tmp_path / w / name)[0] for w in ("2", "1"))
+        np.testing.assert_array_equal(side.sample(X, 2, seed=1), one.sample(X, 2, seed=1))

@@ -14,6 +14,17 @@ def test_workers_wait_passively_and_the_callers_environment_comes_back(monkeypat
     assert "OMP_WAIT_POLICY" not in os.environ
 
 
+def test_tasks_run_in_workers_with_one_tensorflow_thread_even_one_task_alone(monkeypatch):
+    for key in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        monkeypatch.delenv(key, raising=False)
+    # the calling process's thread pools may differ, and TensorFlow's rounding depends on its threads
+    pids = run_concurrently(os.getpid, [{}], 1, "pid") + run_concurrently(os.getpid, [{}, {}], 1, "pid")
+    assert os.getpid() not in pids and len(set(pids[1:])) == 1
+    threads = run_concurrently(os.getenv, [{"key": "TF_NUM_INTRAOP_THREADS"}, {"key": "TF_NUM_INTEROP_THREADS"}], 2, "env")
+    assert threads == ["1", "1"]
+    assert run_concurrently(os.getpid, [], 2, "nothing") == []
+
+
 def test_a_wait_policy_the_caller_chose_is_kept(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert run_concurrently(os.getenv, [{"key": "OMP_WAIT_POLICY"}] * 2, 2, "env") == ["ACTIVE", "ACTIVE"]

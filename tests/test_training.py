@@ -94,7 +94,13 @@ def test_two_worker_processes_train_the_same_models(tmp_path):
     cat, meta = universe_catalogue(UniverseConfig(box_size=40.0, seed=2))
     config = training.TrainingConfig(grids={**QUICK.grids, "ERT": [{"n_estimators": 10}], "NN": [{"epochs": 5}]},
                                      targets=("radius", "color"))
-    one, two = (training.train(cat, meta, config, folder=tmp_path / str(w), workers=w) for w in (1, 2))
+    from hgtools import density
+
+    # a density fit alongside the steps (as Run.fit_models does) leaves the training run as it is
+    alongside = [(density.fit_and_save, dict(table=cat, name="residual", folder=tmp_path / "residual", seed=2))]
+    one = training.train(cat, meta, config, folder=tmp_path / "1", workers=1)
+    two = training.train(cat, meta, config, folder=tmp_path / "2", workers=2, alongside=alongside)
+    assert density.load_density(tmp_path / "residual")[1]["model"] == "residual"
     assert one.predictions.equals(two.predictions) and one.coefficients.equals(two.coefficients)
     assert one.search.drop(columns="seconds").equals(two.search.drop(columns="seconds"))
     inputs = [training.train_with_galaxy_inputs(cat, config, workers=w) for w in (1, 2)]
