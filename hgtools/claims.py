@@ -25,6 +25,15 @@ def _relation(x: str, y: str) -> str:
     return f"{y} vs {x}"
 
 
+def _ranked_gains(top_here: list[str], top_study: list[str], gain: pd.Series) -> str:
+    """Verdict on "the largest SMOGN gains are A, then B": the same two in the same order, both real gains
+    (holds); the same largest gain (partly); else fails.  A "gain" of zero or less is none."""
+    gains = [gain[r] > 0 for r in top_here]
+    if top_here == top_study and all(gains):
+        return HOLDS
+    return PARTLY if top_here[0] == top_study[0] and gains[0] else FAILS
+
+
 def claims_table(scores: pd.DataFrame, joint: pd.DataFrame, features: pd.DataFrame, stacks: pd.DataFrame,
                  chi2: pd.DataFrame, informed: pd.DataFrame | None = None,
                  oracle_scores: pd.DataFrame | None = None, synthetic: bool = True) -> pd.DataFrame:
@@ -82,12 +91,13 @@ def claims_table(scores: pd.DataFrame, joint: pd.DataFrame, features: pd.DataFra
     study_gain = {_relation(x, y): (raw - smogn) / raw for (x, y), (raw, smogn) in reference.STUDY_TABLE_1.items()}
     top_study = sorted(study_gain, key=study_gain.get, reverse=True)[:2]
     top_here = list(gain.sort_values(ascending=False).index[:2])
+    verdict = _ranked_gains(top_here, top_study, gain)
+    why = "" if verdict == HOLDS else "; ".join([*(f"no gain here for {r}" for r in top_here if gain[r] <= 0),
+                                                   relevance])
     rows.append((f"The largest SMOGN gains are {top_study[0]} ({100 * study_gain[top_study[0]]:.0f} %), then "
                  f"{top_study[1]} ({100 * study_gain[top_study[1]]:.0f} %)", "table-1",
                  f"largest here: {top_here[0]} ({100 * gain[top_here[0]]:.0f} %), {top_here[1]} "
-                 f"({100 * gain[top_here[1]]:.0f} %)",
-                 HOLDS if top_here == top_study else PARTLY if top_here[0] == top_study[0] else FAILS,
-                 "" if top_here == top_study else relevance))
+                 f"({100 * gain[top_here[1]]:.0f} %)", verdict, why))
 
     raw_stacks = stacks[stacks["path"] == "raw"]
     leader = raw_stacks.loc[raw_stacks.groupby("target")["importance"].idxmax()].set_index("target")["feature"]
