@@ -20,8 +20,8 @@ def test_tasks_run_in_workers_with_one_tensorflow_thread_even_one_task_alone(mon
     # the calling process's thread pools may differ, and TensorFlow's rounding depends on its threads
     pids = run_concurrently(os.getpid, [{}], 1, "pid") + run_concurrently(os.getpid, [{}, {}], 1, "pid")
     assert os.getpid() not in pids and len(set(pids[1:])) == 1
-    threads = run_concurrently(os.getenv, [{"key": "TF_NUM_INTRAOP_THREADS"}, {"key": "TF_NUM_INTEROP_THREADS"}], 2, "env")
-    assert threads == ["1", "1"]
+    keys = [{"key": "TF_NUM_INTRAOP_THREADS"}, {"key": "TF_NUM_INTEROP_THREADS"}]
+    assert run_concurrently(os.getenv, keys, 2, "env") == ["1", "1"]
     assert run_concurrently(os.getpid, [], 2, "nothing") == []
 
 

@@ -88,14 +88,13 @@ def test_quick_training_is_cached_and_usable(tmp_path):
 
 @pytest.mark.slow
 def test_two_worker_processes_train_the_same_models(tmp_path):
+    from hgtools import density
     from hgtools.config import QUICK
     from hgtools.universe import UniverseConfig, universe_catalogue
 
     cat, meta = universe_catalogue(UniverseConfig(box_size=40.0, seed=2))
     config = training.TrainingConfig(grids={**QUICK.grids, "ERT": [{"n_estimators": 10}], "NN": [{"epochs": 5}]},
                                      targets=("radius", "color"))
-    from hgtools import density
-
     # a density fit alongside the steps (as Run.fit_models does) leaves the training run as it is
     alongside = [(density.fit_and_save, dict(table=cat, name="residual", folder=tmp_path / "residual", seed=2))]
     one = training.train(cat, meta, config, folder=tmp_path / "1", workers=1)
