@@ -83,13 +83,12 @@ def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    workers = min(len(tasks), os.cpu_count() or 1) if workers is None else workers
     results = [None] * len(tasks)
     if not tasks:
         return results
+    workers = min(len(tasks), os.cpu_count() or 1) if workers is None else max(1, workers)
     progress = tqdm(total=len(tasks), desc=desc, unit="fit")
-    with environment(worker_environment()), ProcessPoolExecutor(max(1, workers),
-                                                                 mp_context=get_context("spawn")) as pool:
+    with environment(worker_environment()), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(call, function, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
