@@ -531,8 +531,11 @@ class FlowDensity(_NetworkDensity):
         base = -0.5 * tf.reduce_sum(u**2, axis=-1) - 0.5 * len(TARGETS) * np.log(2 * np.pi)
         return -(base + log_det)
 
-    def _forward(self, z, x):
+    def _forward(self, z, x, spline=None):
         """Base draws z (n, 4) → properties, standardised (TensorFlow): one pass per property and layer.
+
+        ``spline(params, x)`` replaces :meth:`spline_forward` when given (``bench/density.py``
+        times the MADE networks alone with the identity there).
 
         Property i's spline parameters are computed from the units they depend
         on only (:meth:`_column_units`): the first property's from the halo
@@ -543,7 +546,7 @@ class FlowDensity(_NetworkDensity):
         """
         import tensorflow as tf
 
-        d = len(TARGETS)
+        d, spline = len(TARGETS), spline or self.spline_forward
         u = z
         for layer in reversed(range(len(self.made_))):
             order, made = self._order(layer), self.made_[layer]
@@ -558,7 +561,7 @@ class FlowDensity(_NetworkDensity):
                     if rows.size:
                         pre = pre + tf.matmul(h, tf.gather(tf.gather(kernel, rows), keep, axis=1))
                     h, rows = (tf.nn.relu(pre) if k + 1 < len(weights) else pre), keep  # ReLU: see _build
-                columns[i] = self.spline_forward(h, w[:, i])
+                columns[i] = spline(h, w[:, i])
             u = tf.gather(tf.stack(columns, axis=-1), np.argsort(order), axis=-1)
         return u
 
