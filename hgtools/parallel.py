@@ -11,7 +11,10 @@ scikit-learn's OpenMP threads, :data:`hgtools.models` sets two), so the cores ar
 oversubscribed.  OpenMP threads that wait actively then spin against each other's work:
 measured on the 2-core machine, the four LightGBM fits of the Methods page's smogn-0.1.2
 comparison took 28–179 s side by side, 16–21 s with passive waiting, same models.  Workers are
-therefore started with :data:`WORKER_ENVIRONMENT` (a value the caller set is kept).
+therefore started with :data:`WORKER_ENVIRONMENT` (a value the caller set is kept).  A pool of
+one worker keeps OpenMP's default, active waiting: with no other worker to spin against,
+passive waiting only slows the library down — the residual density model's fit (LightGBM
+means, full-size catalogue) took 37–44 s with it, 9–11 s without.
 
 TensorFlow gets one thread per worker.  Its training steps are small (batches of 512–1,024
 rows), and two workers with a pool of two threads each slowed each other down: the book's three
@@ -60,9 +63,13 @@ def environment(values: Mapping[str, str | None]) -> Iterator[None]:
         apply(before)
 
 
-def worker_environment() -> dict[str, str]:
-    """:data:`WORKER_ENVIRONMENT`, except the variables the caller has set already."""
-    return {key: os.environ.get(key, value) for key, value in WORKER_ENVIRONMENT.items()}
+def worker_environment(workers: int = 2) -> dict[str, str]:
+    """:data:`WORKER_ENVIRONMENT` for a pool of ``workers`` processes, except the variables the caller
+    has set already; a pool of one worker leaves ``OMP_WAIT_POLICY`` to OpenMP (active waiting)."""
+    values = {key: os.environ.get(key, value) for key, value in WORKER_ENVIRONMENT.items()}
+    if workers == 1 and "OMP_WAIT_POLICY" not in os.environ:
+        del values["OMP_WAIT_POLICY"]
+    return values
 
 
 def call(function, kwargs: dict):
@@ -88,7 +95,7 @@ def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str
         return results
     workers = min(len(tasks), os.cpu_count() or 1) if workers is None else max(1, workers)
     progress = tqdm(total=len(tasks), desc=desc, unit="fit")
-    with environment(worker_environment()), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with environment(worker_environment(workers)), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(call, function, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()

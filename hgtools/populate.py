@@ -594,7 +594,7 @@ def local_cluster(workers: int | None = None):
     """A :class:`distributed.LocalCluster` of ``workers`` processes (default 2) of one thread each, for painting.
 
     The workers get :func:`hgtools.parallel.worker_environment` (OpenMP threads wait
-    passively) and not the variables of :data:`DROPPED_WORKER_VARIABLES`; its
+    passively, unless there is one worker) and not the variables of :data:`DROPPED_WORKER_VARIABLES`; its
     dashboard listens on a free port.
     """
     import dask
@@ -606,7 +606,7 @@ def local_cluster(workers: int | None = None):
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), \
             environment(dict.fromkeys(DROPPED_WORKER_VARIABLES)):
         return LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", silence_logs=40, env=worker_environment())
+                            dashboard_address=":0", silence_logs=40, env=worker_environment(workers or 2))
 
 
 def _client(workers: int | None, scheduler: str | None):
