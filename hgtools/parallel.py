@@ -95,7 +95,8 @@ def run_concurrently(function, tasks: list[dict], workers: int | None, desc: str
         return results
     workers = min(len(tasks), os.cpu_count() or 1) if workers is None else max(1, workers)
     progress = tqdm(total=len(tasks), desc=desc, unit="fit")
-    with environment(worker_environment(workers)), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    spawn = get_context("spawn")
+    with environment(worker_environment(workers)), ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         futures = {pool.submit(call, function, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()

@@ -594,8 +594,8 @@ def local_cluster(workers: int | None = None):
     """A :class:`distributed.LocalCluster` of ``workers`` processes (default 2) of one thread each, for painting.
 
     The workers get :func:`hgtools.parallel.worker_environment` (OpenMP threads wait
-    passively, unless there is one worker) and not the variables of :data:`DROPPED_WORKER_VARIABLES`; its
-    dashboard listens on a free port.
+    passively, unless there is one worker) and not the variables of
+    :data:`DROPPED_WORKER_VARIABLES`; its dashboard listens on a free port.
     """
     import dask
     from distributed import LocalCluster
