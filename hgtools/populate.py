@@ -594,8 +594,8 @@ def local_cluster(workers: int | None = None):
     """A :class:`distributed.LocalCluster` of ``workers`` processes (default 2) of one thread each, for painting.
 
     The workers get :func:`hgtools.parallel.worker_environment` (OpenMP threads wait
-    passively, unless there is one worker) and not the variables of
-    :data:`DROPPED_WORKER_VARIABLES`; its dashboard listens on a free port.
+    passively) and not the variables of :data:`DROPPED_WORKER_VARIABLES`; its
+    dashboard listens on a free port.
     """
     import dask
     from distributed import LocalCluster
@@ -606,7 +606,7 @@ def local_cluster(workers: int | None = None):
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), \
             environment(dict.fromkeys(DROPPED_WORKER_VARIABLES)):
         return LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", silence_logs=40, env=worker_environment(workers or 2))
+                            dashboard_address=":0", silence_logs=40, env=worker_environment())
 
 
 def _client(workers: int | None, scheduler: str | None):
