@@ -14,7 +14,7 @@ comparison took 28–179 s side by side, 16–21 s with passive waiting, same mo
 therefore started with :data:`WORKER_ENVIRONMENT` (a value the caller set is kept).  A pool of
 one worker keeps OpenMP's default, active waiting: with no other worker to spin against,
 passive waiting only slows the library down — the residual density model's fit (LightGBM
-means, full-size catalogue) took 37–44 s with it, 9–11 s without.
+means, full-size catalogue) took 36.9–44.4 s with it, 9.9–11.3 s without.
 
 TensorFlow gets one thread per worker.  Its training steps are small (batches of 512–1,024
 rows), and two workers with a pool of two threads each slowed each other down: the book's three
