@@ -145,7 +145,9 @@ display(law_table.round(3).T.set_axis([f"{k:.2f}" for k in law_table.index], axi
 # the TNG300-1 law tables: per mass bin, the mean of each property, its difference between the top
 # and bottom quartile of each secondary feature, the intrinsic scatter at fixed halo, the
 # correlations of the residuals and the quenched fraction — all computed from the law's exact
-# conditional moments on the universe's own haloes — and writes the parameter file the generator
+# conditional moments on the universe's own haloes — and, over the whole sample, the fraction of
+# galaxies with SFR = 0 and the spreads and correlations of the four properties in the study's
+# TNG300-1 catalogue; it writes the parameter file the generator
 # reads (`hgtools/data/universe/parameters.json`; `hgtools catalogue --parameters FILE` uses
 # another). Re-running it with the defaults reproduces the shipped file.
 #
@@ -176,13 +178,14 @@ display(pd.DataFrame(shipped.get("summary", [])).round(4))
 # (table-calibration)=
 # ## The generated sample against TNG300-1's
 #
-# The law is fitted to how galaxies depend on their haloes; the sample's one- and two-point
-# numbers follow from it and are *not* tuned. They are set here beside the TNG300-1 sample's.
+# The law is fitted to how galaxies depend on their haloes, and to the spreads and correlations
+# of the study's sample as a whole; the sample's means and its clustering follow and are *not*
+# tuned. They are set here beside the TNG300-1 sample's.
 # For the galaxy properties' means, spreads and correlations, the last column gives what the law
 # tables themselves imply for the whole sample (their bins' means, spreads, correlations and
 # galaxy fractions combined): the tables, made from models of TNG300-1, are a few hundredths away
-# from the study's catalogue in the correlations and narrower in radius, and the law follows
-# the tables.
+# from the study's catalogue in the correlations and narrower in radius, so the calibration
+# balances the two within the goals of both.
 # The last rows give the oracle's Pearson $r$ beside the $r$ the study's stacked models reached on
 # TNG300 (labelled as the study's): an outcome of the calibrated law, not an input.
 

@@ -71,6 +71,28 @@ def test_closed_form_statistics_match_monte_carlo(small_problem):
         quenched = (y[inside, TARGETS.index("sSFR")] < cal.QUENCHED_SSFR).mean()
         assert quenched == pytest.approx(exact["quenched"][i], abs=0.015)
         assert zero[keep][inside].mean() == pytest.approx(exact["zero"][i], abs=0.015)
+    # the whole sample: the bins pooled with their galaxies, means and total covariances
+    spread, corr = cal.sample_spreads(exact)
+    np.testing.assert_allclose(y.std(axis=0), spread, rtol=0.02)
+    for p, (a, b) in enumerate(cal.TNG300_CORRELATIONS):
+        assert np.corrcoef(y[:, TARGETS.index(a)], y[:, TARGETS.index(b)])[0, 1] == pytest.approx(corr[p], abs=0.01)
+
+
+def test_the_jacobian_is_that_of_the_residuals(small_problem):
+    """Grouped differences and the chain rule give each column's plain forward difference."""
+    problem, _, _, law = small_problem
+    x = problem.vector({n: np.asarray(v) for n, v in law.values.items()})
+    jac = problem.jacobian(x).toarray()
+    base = problem.residuals(x)
+    n_sample = len(TARGETS) + len(cal.TNG300_CORRELATIONS) + 1
+    # corr_* columns also move other corr_* through the projection onto valid correlation matrices
+    plain = [c for c, (name, _) in enumerate(problem.layout) if not name.startswith("corr_")]
+    for col in np.random.default_rng(0).choice(plain, 12, replace=False):
+        step = np.zeros_like(x)
+        step[col] = 1e-7 * max(1.0, abs(x[col]))
+        diff = (problem.residuals(x + step) - base) / step[col]
+        np.testing.assert_allclose(jac[:, col], diff, rtol=1e-5, atol=1e-5 * np.abs(diff).max())
+        assert np.abs(diff[-n_sample:]).max() > 0  # every parameter moves the whole sample
 
 
 def test_a_short_calibration_is_deterministic_and_improves_the_fit(small_problem):
@@ -80,7 +102,7 @@ def test_a_short_calibration_is_deterministic_and_improves_the_fit(small_problem
     start = np.clip(start, lo + 1e-9, hi - 1e-9)
     from scipy import optimize
 
-    fits = [optimize.least_squares(problem.residuals, start, jac_sparsity=problem.sparsity(), bounds=(lo, hi),
+    fits = [optimize.least_squares(problem.residuals, start, jac=problem.jacobian, bounds=(lo, hi),
                                    x_scale="jac", max_nfev=3) for _ in range(2)]
     np.testing.assert_array_equal(fits[0].x, fits[1].x)
     assert fits[0].cost < 0.5 * 0.5 * np.sum(problem.residuals(start) ** 2)

@@ -25,10 +25,15 @@ Steps, all seeded and deterministic:
    property, its quartile slopes on the four secondary features, the intrinsic scatter
    (except where the reference measures its own treatment of SFR = 0:
    :func:`hgtools.reference.beyond_zero_sfr_recipe`), the residual correlations and the
-   quenched fraction — and, over the whole sample, TNG300's 14 % of galaxies with SFR = 0.
+   quenched fraction — and, over the whole sample, TNG300's 14 % of galaxies with SFR = 0 and
+   the standard deviations and correlations of the four properties in the study's catalogue
+   (:data:`hgtools.reference.TNG300_SAMPLE`, :data:`hgtools.reference.TNG300_CORRELATIONS`:
+   the tables alone imply a sample a few hundredths away from them, :func:`sample_spreads`).
    Residuals are in units of the goals of the calibration (:data:`TOLERANCE`); parameters
    stay in physical ranges (:data:`RANGES`) and a light smoothness penalty across knots
-   keeps the law readable.
+   keeps the law readable.  The Jacobian is exact where it matters
+   (:meth:`_Problem.jacobian`): a parameter moves the bins next to its knot only, and the
+   whole-sample rows follow from the bins' moments by the chain rule.
 5. **Rounds**: steps 3 and 4 are repeated with the latent correlations and the
    concentration assembly bias moved by what the selection changed (:func:`calibrate`).
 
@@ -49,15 +54,15 @@ from scipy import optimize, sparse, special, stats
 from hgtools.catalogue import LOG_STELLAR_MASS_MIN, TARGETS
 from hgtools.config import DEFAULT_SEED, TNG300_BOX_SIZE
 from hgtools.diagnostics import QUENCHED_SSFR, SECONDARY  # SECONDARY follows the order of DRIVERS
-from hgtools.reference import (TNG300_N_GALAXIES, TNG300_SAMPLE, TNG300_ZERO_SFR_FRACTION, beyond_zero_sfr_recipe,
-                               tng300_law)
+from hgtools.reference import (TNG300_CORRELATIONS, TNG300_N_GALAXIES, TNG300_SAMPLE, TNG300_ZERO_SFR_FRACTION,
+                               beyond_zero_sfr_recipe, tng300_law)
 from hgtools.universe.haloes import HaloModel, expected_counts, generate_halos, latents_of
 from hgtools.universe.law import DRIVERS, PAIRS, GalaxyLaw, mixture, parameter_names
 from hgtools.universe.oracle import mixture_moments
 
 #: What one unit of a residual means, per family of targets (the calibration's goals, tightened).
 TOLERANCE = {"mean": 0.02, "slope": 0.03, "scatter": 0.03, "corr": 0.03, "quenched": 0.01, "count": 0.02,
-             "zero": 0.005, "halo": 0.03}
+             "zero": 0.005, "halo": 0.03, "sample": 0.0075}
 #: Physical ranges of the fitted parameters (the populations must stay what they are named: a
 #: main sequence and blue cloud, a quenched sequence between the zero-SFR recipe and the
 #: sSFR cut, a red sequence).  Units as in :data:`hgtools.universe.law.PARAMETER_DOCS`.
@@ -217,6 +222,29 @@ def weighted_rank_correlations(features: np.ndarray, weights: np.ndarray,
     return np.array([corr[a, b] for a, b in combinations(range(features.shape[1]), 2)])
 
 
+def sample_spreads(statistics: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Standard deviations of the four properties over the whole selected sample, and their correlations.
+
+    Pools the bins of :meth:`_Problem.statistics` (each bin's selected galaxies, mean and
+    total covariance: the law's scatter plus the spread of its conditional means), exactly.
+
+    Returns
+    -------
+    spread : numpy.ndarray
+        Shape (4,), in the units of :data:`hgtools.catalogue.TARGETS`.
+    corr : numpy.ndarray
+        The Pearson correlations of the pairs of :data:`hgtools.reference.TNG300_CORRELATIONS`, in that order.
+    """
+    w = statistics["weight"] / statistics["weight"].sum()
+    mean = w @ statistics["mean"]
+    centred = statistics["mean"] - mean
+    cov = np.einsum("b,bij->ij", w, statistics["total"]) + np.einsum("b,bi,bj->ij", w, centred, centred)
+    spread = np.sqrt(np.diag(cov))
+    corr = np.array([cov[TARGETS.index(a), TARGETS.index(b)] / (spread[TARGETS.index(a)] * spread[TARGETS.index(b)])
+                     for a, b in TNG300_CORRELATIONS])
+    return spread, corr
+
+
 # ---------------------------------------------------------------------------
 # the fit
 # ---------------------------------------------------------------------------
@@ -297,7 +325,7 @@ class _Problem:
         out = {"mean": np.zeros((B, 4)), "delta": np.zeros((B, 4, 4)), "dfeature": np.zeros((B, 4)),
                "scatter": np.zeros((B, 4)), "corr": np.zeros((B, 6)), "quenched": np.zeros(B),
                "zero": np.zeros(B), "weight": np.zeros(B), "halo_corr": np.zeros((B, len(HALO_PAIRS))),
-               "ess": np.zeros(B)}
+               "ess": np.zeros(B), "total": np.zeros((B, 4, 4))}
         for i in range(B):
             inside = self.bin_of == i
             k, e, c = keep[inside], mean[inside], cov[inside]
@@ -307,6 +335,8 @@ class _Problem:
             out["mean"][i] = k @ e / total
             var = np.einsum("n,nij->ij", k, c) / total
             out["scatter"][i] = np.sqrt(np.diag(var))
+            spread = e - out["mean"][i]
+            out["total"][i] = var + np.einsum("n,ni,nj->ij", k, spread, spread) / total
             out["corr"][i] = [var[TARGETS.index(a), TARGETS.index(b)]
                               / np.sqrt(var[TARGETS.index(a), TARGETS.index(a)] * var[TARGETS.index(b), TARGETS.index(b)])
                               for a, b in PAIRS]
@@ -323,7 +353,9 @@ class _Problem:
                 out["dfeature"][i, f] = kh @ feats[high, f] / kh.sum() - kl @ feats[low, f] / kl.sum()
         return out
 
-    def residuals(self, x: np.ndarray) -> np.ndarray:
+    def _local(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residuals of each bin and of the parameters' smoothness; and each bin's selected galaxies, SFR = 0
+        fraction, mean and total covariance (upper triangle), for :meth:`_sample`."""
         values = self.values(x)
         st, tg = self.statistics(values), self.targets
         std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
@@ -340,26 +372,85 @@ class _Problem:
         for n in self.free:
             parts.append(np.diff(values[n], 2) / _smoothness_scale(n))
         parts.append(np.concatenate([values[f"quench_{d[2:]}"] for d in DRIVERS]) / 2.0)
-        zero = np.average(st["zero"], weights=st["weight"])
-        parts.append([(zero - TNG300_ZERO_SFR_FRACTION) / TOLERANCE["zero"]])
-        return np.concatenate(parts)
+        upper = np.triu_indices(len(TARGETS))
+        moments = np.concatenate([st["weight"], st["zero"], st["mean"].ravel(),
+                                  st["total"][:, upper[0], upper[1]].ravel()])
+        return np.concatenate(parts), moments
 
-    def sparsity(self) -> sparse.csr_matrix:
-        """Which residual rows each parameter can move (neighbouring bins of its knot; lines move all)."""
+    def _sample(self, moments: np.ndarray) -> np.ndarray:
+        """The residuals of the whole sample (SFR = 0 fraction, spreads, correlations) from the bins' moments."""
+        B, T = len(self.targets.bins), len(TARGETS)
+        weight, zero = moments[:B], moments[B:2 * B]
+        upper = np.triu_indices(T)
+        total = np.zeros((B, T, T))
+        total[:, upper[0], upper[1]] = moments[2 * B + B * T:].reshape(B, -1)
+        total = total + np.swapaxes(np.triu(total, 1), 1, 2)
+        spread, corr = sample_spreads({"weight": weight, "mean": moments[2 * B:2 * B + B * T].reshape(B, T),
+                                       "total": total})
+        std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
+        return np.concatenate([[(np.average(zero, weights=weight) - TNG300_ZERO_SFR_FRACTION) / TOLERANCE["zero"]],
+                               (spread / std - 1.0) / TOLERANCE["sample"],
+                               (corr - np.array(list(TNG300_CORRELATIONS.values()))) / TOLERANCE["sample"]])
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        local, moments = self._local(x)
+        return np.concatenate([local, self._sample(moments)])
+
+    def jacobian(self, x: np.ndarray) -> sparse.csr_matrix:
+        """The Jacobian of :meth:`residuals` by forward differences, exact in its sparsity.
+
+        A parameter moves the rows of the bins next to its knot only, so columns
+        that share no row share one evaluation (:meth:`sparsity`); the
+        whole-sample rows, which every parameter moves, follow from the bins'
+        moments by the chain rule (their derivatives by the moments are cheap).
+        """
+        hi = self.bounds()[1]
+        local, moments = self._local(x)
+        base = np.concatenate([local, moments])
+        pattern = self.sparsity()
+        rows, cols, values = [], [], []
+        for group in _column_groups(pattern):
+            h = 1e-7 * np.maximum(1.0, np.abs(x[group]))
+            h = np.where(x[group] + h > hi[group], -h, h)  # stay inside the bounds
+            step = np.zeros_like(x)
+            step[group] = h
+            diff = np.concatenate(self._local(x + step)) - base
+            for col, hc in zip(group, h):
+                touched = pattern.indices[pattern.indptr[col]:pattern.indptr[col + 1]]
+                rows.append(touched)
+                cols.append(np.full(touched.size, col))
+                values.append(diff[touched] / hc)
+        jac = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                                shape=pattern.shape)
+        n_local = len(local)
+        sample = self._sample(moments)
+        by_moment = np.empty((len(sample), len(moments)))
+        for j in range(len(moments)):
+            dm = 1e-7 * max(1.0, abs(moments[j]))
+            bumped = moments.copy()
+            bumped[j] += dm
+            by_moment[:, j] = (self._sample(bumped) - sample) / dm
+        return sparse.vstack([jac[:n_local], sparse.csr_matrix(by_moment @ jac[n_local:].toarray())]).tocsr()
+
+    def sparsity(self) -> sparse.csc_matrix:
+        """Which of :meth:`_local`'s rows (residuals, then moments) each parameter moves: the bins next to its knot."""
         B, K = len(self.targets.bins), len(self.targets.knots)
-        per_bin = [4, 16, 4, 6, 1, 1, len(HALO_PAIRS)]
+        T = len(TARGETS)
         rows_of_bin = [[] for _ in range(B)]
-        start = 0
-        for size in per_bin:
-            for i in range(B):
-                rows_of_bin[i].extend(range(start + i * size, start + (i + 1) * size))
-            start += B * size
-        smooth_start = start
+
+        def blocks(start, sizes):
+            for size in sizes:
+                for i in range(B):
+                    rows_of_bin[i].extend(range(start + i * size, start + (i + 1) * size))
+                start += B * size
+            return start
+
+        smooth_start = blocks(0, [4, 16, 4, 6, 1, 1, len(HALO_PAIRS)])
         smooth_rows = {n: list(range(smooth_start + j * (K - 2), smooth_start + (j + 1) * (K - 2)))
                        for j, n in enumerate(self.free)}
         ridge_start = smooth_start + len(self.free) * (K - 2)
-        zero_row = ridge_start + 4 * K
-        mat = sparse.lil_matrix((zero_row + 1, len(self.layout)), dtype=np.int8)
+        end = blocks(ridge_start + 4 * K, [1, 1, T, T * (T + 1) // 2])  # the moments of :meth:`_local`
+        mat = sparse.lil_matrix((end, len(self.layout)), dtype=np.int8)
         for col, (n, k) in enumerate(self.layout):
             knots = [0, 1] if (k == 1 and n in TIED_AT_FIRST_KNOT) else [k]
             for kk in knots:
@@ -372,11 +463,7 @@ class _Problem:
             if n.startswith("quench_"):
                 d = [f"quench_{d[2:]}" for d in DRIVERS].index(n)
                 mat[ridge_start + d * K + k, col] = 1
-            # the sample-wide SFR = 0 fraction moves with every parameter; only P(SFR = 0 | quenched)
-            # is declared, so that the other columns still share finite differences
-            if n == "zero_sfr":
-                mat[zero_row, col] = 1
-        return mat.tocsr()
+        return mat.tocsc()
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of the vector (:data:`RANGES`; exact names before prefixes)."""
@@ -388,6 +475,22 @@ class _Problem:
 
         lo, hi = np.array([limits(n) for n, _ in self.layout]).T
         return lo, hi
+
+
+def _column_groups(pattern: sparse.csc_matrix) -> list[np.ndarray]:
+    """Columns of a sparsity pattern in groups that share no row (greedy, in column order)."""
+    groups, used = [], []
+    for col in range(pattern.shape[1]):
+        rows = set(pattern.indices[pattern.indptr[col]:pattern.indptr[col + 1]])
+        for g, taken in enumerate(used):
+            if not rows & taken:
+                groups[g].append(col)
+                taken |= rows
+                break
+        else:
+            groups.append([col])
+            used.append(rows)
+    return [np.array(g) for g in groups]
 
 
 def _valid_correlations(values: dict[str, np.ndarray], floor: float = 0.02) -> dict[str, np.ndarray]:
@@ -487,6 +590,12 @@ def _report(problem: _Problem, values: dict[str, np.ndarray]) -> pd.DataFrame:
             rows.append((b, "halo-feature correlation", pair, tg.halo_corr[pair][i], st["halo_corr"][i, p]))
         if problem.incomplete[i]:
             rows.append((b, "selected galaxies", "count", tg.count[i] * problem.volume_ratio, st["weight"][i]))
+    spread, corr = sample_spreads(st)
+    rows.extend(("all", "sample spread", t, TNG300_SAMPLE[t][1], spread[j]) for j, t in enumerate(TARGETS))
+    rows.extend(("all", "sample correlation", f"{a}~{c}", r, corr[p])
+                for p, ((a, c), r) in enumerate(TNG300_CORRELATIONS.items()))
+    rows.append(("all", "fraction with SFR = 0", "sSFR", TNG300_ZERO_SFR_FRACTION,
+                 np.average(st["zero"], weights=st["weight"])))
     table = pd.DataFrame(rows, columns=["M_h_bin", "statistic", "of", "TNG300", "fit"])
     return table.dropna(subset=["TNG300"]).reset_index(drop=True)
 
@@ -495,14 +604,14 @@ def summary(report: pd.DataFrame) -> pd.DataFrame:
     """The largest miss of the fit per statistic and property, in the units of the calibration's goals.
 
     Means and quartile differences: |fit - TNG300| over the property's total standard deviation;
-    intrinsic scatter and galaxy counts: |fit / TNG300 - 1|; correlations and quenched fractions:
-    |fit - TNG300|.
+    intrinsic scatter, galaxy counts and the whole sample's spreads: |fit / TNG300 - 1|; correlations
+    and fractions: |fit - TNG300|.
     """
     family = report["statistic"].str.replace(r" on .*", "", regex=True)
     std = report["of"].map(lambda t: TNG300_SAMPLE[t][1] if t in TNG300_SAMPLE else 1.0)
     miss = (report["fit"] - report["TNG300"]).abs()
     miss = miss.where(~family.isin(["mean", "quartile difference"]), miss / std)
-    relative = family.str.startswith("intrinsic scatter") | (family == "selected galaxies")
+    relative = family.str.startswith("intrinsic scatter") | family.isin(["selected galaxies", "sample spread"])
     miss = miss.where(~relative, (report["fit"] / report["TNG300"] - 1).abs())
     table = pd.DataFrame({"statistic": family, "of": report["of"], "largest miss": miss})
     return table.groupby(["statistic", "of"], sort=False)["largest miss"].max().reset_index()
@@ -575,7 +684,7 @@ def calibrate(seed: int = DEFAULT_SEED, box_size: float = TNG300_BOX_SIZE, per_b
         problem.halo_noise = 1.0 / ess
         lo, hi = problem.bounds()
         x = np.clip(problem.vector(start), lo + 1e-9, hi - 1e-9)
-        fit = optimize.least_squares(problem.residuals, x, jac_sparsity=problem.sparsity(), bounds=(lo, hi),
+        fit = optimize.least_squares(problem.residuals, x, jac=problem.jacobian, bounds=(lo, hi),
                                      x_scale="jac", max_nfev=max_nfev, verbose=2 if verbose else 0)
         values = problem.values(fit.x)
         achieved = problem.statistics(values)
