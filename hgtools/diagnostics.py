@@ -344,11 +344,20 @@ def table_implied_moments() -> tuple[pd.Series, pd.DataFrame]:
             a, b = (TARGETS.index(t) for t in row["pair"].split("~"))
             corr[a, b] = corr[b, a] = row["total_corr"]
         covariances.append(corr * np.outer(std, std))
-    cell_means = np.array(cell_means)
-    mean = weights @ cell_means
-    centred = cell_means - mean
-    total = np.einsum("b,bij->ij", weights, np.array(covariances)) + np.einsum("b,bi,bj->ij", weights, centred, centred)
+    mean, total = pooled_moments(weights, np.array(cell_means), np.array(covariances))
     return pd.Series(mean, index=list(TARGETS)), pd.DataFrame(total, index=list(TARGETS), columns=list(TARGETS))
+
+
+def pooled_moments(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (P,) and covariance (P, P) of a sample made of groups (bins) of ``weights`` (B,) galaxies.
+
+    Each group has its mean (B, P) and covariance (B, P, P); the sample's covariance is the
+    weighted within-group covariance plus that of the group means.
+    """
+    w = np.asarray(weights, float) / np.sum(weights)
+    mean = w @ means
+    centred = means - mean
+    return mean, np.einsum("b,bij->ij", w, covariances) + np.einsum("b,bi,bj->ij", w, centred, centred)
 
 
 def table_implied_correlations() -> dict[tuple[str, str], float]:
@@ -447,7 +456,7 @@ def assembly_bias_table(catalogue: pd.DataFrame, box_size: float,
     return pd.DataFrame(rows, columns=["M_h", "n", "old/young", "error"])
 
 
-__all__ = ["LAW_GOALS", "QUENCHED_SSFR", "SECONDARY", "assembly_bias_table", "bias_table", "calibration_table",
+__all__ = ["LAW_GOALS", "QUENCHED_SSFR", "SECONDARY", "pooled_moments", "assembly_bias_table", "bias_table", "calibration_table",
            "conditional_means", "halo_feature_correlations", "law_comparison", "law_dependencies", "law_importance",
            "law_summary",
            "model_bias_ratio", "quenched_fractions", "residual_correlations", "scatter", "secondary_slopes"]

@@ -53,7 +53,7 @@ from scipy import optimize, sparse, special, stats
 
 from hgtools.catalogue import LOG_STELLAR_MASS_MIN, TARGETS
 from hgtools.config import DEFAULT_SEED, TNG300_BOX_SIZE
-from hgtools.diagnostics import QUENCHED_SSFR, SECONDARY  # SECONDARY follows the order of DRIVERS
+from hgtools.diagnostics import QUENCHED_SSFR, SECONDARY, pooled_moments  # SECONDARY follows the order of DRIVERS
 from hgtools.reference import (TNG300_CORRELATIONS, TNG300_N_GALAXIES, TNG300_SAMPLE, TNG300_ZERO_SFR_FRACTION,
                                beyond_zero_sfr_recipe, tng300_law)
 from hgtools.universe.haloes import HaloModel, expected_counts, generate_halos, latents_of
@@ -235,10 +235,7 @@ def sample_spreads(statistics: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     corr : numpy.ndarray
         The Pearson correlations of the pairs of :data:`hgtools.reference.TNG300_CORRELATIONS`, in that order.
     """
-    w = statistics["weight"] / statistics["weight"].sum()
-    mean = w @ statistics["mean"]
-    centred = statistics["mean"] - mean
-    cov = np.einsum("b,bij->ij", w, statistics["total"]) + np.einsum("b,bi,bj->ij", w, centred, centred)
+    cov = pooled_moments(statistics["weight"], statistics["mean"], statistics["total"])[1]
     spread = np.sqrt(np.diag(cov))
     corr = np.array([cov[TARGETS.index(a), TARGETS.index(b)] / (spread[TARGETS.index(a)] * spread[TARGETS.index(b)])
                      for a, b in TNG300_CORRELATIONS])
