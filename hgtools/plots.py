@@ -671,7 +671,8 @@ def power_spectra(spectra: pd.DataFrame, chi2: pd.DataFrame, centres: dict[str, 
 
 #: Colours of the density models and the stacks in the "Beyond the conditional mean" chapter.
 DENSITY_COLOURS = {"flow": "tab:blue", "gaussian": "tab:orange", "residual": "tab:green",
-                   "raw stack": "black", "SMOGN stack": "0.45", "sampled": "tab:blue"}
+                   "raw stack": "black", "SMOGN stack": "0.45", "sampled": "tab:blue",
+                   "true law": "0.6"}
 
 
 @house_style

@@ -28,6 +28,34 @@ from hgtools.catalogue import FEATURES, GALAXY_POSITION, HALO_POSITION, TARGETS,
 
 #: The stacks whose conditional means stand beside the density models (label -> training path).
 STACKS = {"raw stack": "raw", "SMOGN stack": "smogn"}
+#: The column of the source's own law, scored as a model where the source knows it (each score's noise floor).
+TRUE_LAW = "true law"
+
+
+class LawModel:
+    """A source's exact conditional law (``sample`` and ``log_prob`` of features) behind the density-model API.
+
+    Scored like a model, with draws independent of the true galaxies, it is a
+    perfect model: what it scores on a test split is the noise floor of each
+    score for that split's size (its KL estimate is 0 by construction).
+    """
+
+    has_log_prob = True
+    name = TRUE_LAW
+
+    def __init__(self, law: dict[str, Callable]):
+        self.law = law
+
+    def _features(self, X) -> pd.DataFrame:
+        return pd.DataFrame(np.asarray(X, dtype=float), columns=list(FEATURES))
+
+    def sample(self, X, n_draws: int = 1, seed: int | list[int] = 0) -> np.ndarray:
+        """True draws (n_draws, n, 4) for the haloes X (n, 5)."""
+        return self.law["sample"](self._features(X), n_draws, seed)
+
+    def log_prob(self, X, Y) -> np.ndarray:
+        """log p_true(Y | X) [nats], shape (n,)."""
+        return self.law["log_prob"](self._features(X), np.asarray(Y, dtype=float))
 
 
 def stack_values(predictions: pd.DataFrame, path: str) -> np.ndarray:
@@ -59,6 +87,8 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
     truth_law : dict, optional
         Only for a source that knows its law: ``sample(features, n_draws, seed)``
         → (n_draws, n, 4) true draws and ``log_prob(features, values)`` → (n,).
+        The law is then also scored as a model (column :data:`TRUE_LAW`,
+        :class:`LawModel`): the noise floor of every score on this test split.
     energy_haloes, energy_draws : size of the energy-distance comparison.
 
     Returns
@@ -71,6 +101,8 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
     truth = predictions[list(TARGETS)].to_numpy(dtype=float)
     log_mass = predictions["M_h"].to_numpy(dtype=float)
     features = predictions[list(FEATURES)]
+    if truth_law is not None:
+        models = {**models, TRUE_LAW: LawModel(truth_law)}
     draws = draw_all(models, predictions, n_draws, seed)
     points = {label: stack_values(predictions, path)[None] for label, path in STACKS.items()}
     parts = {k: [] for k in ("summary", "spread", "coverage", "pit", "marginal", "joint")}
@@ -82,7 +114,8 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         true_lp = truth_law["log_prob"](features, truth)
         scale = truth.std(axis=0)
         floor = ds.mean_energy_distance(true_b, true_a, scale)
-    for name, values in {**draws, **points}.items():
+    law_draws = {TRUE_LAW: draws.pop(TRUE_LAW)} if TRUE_LAW in draws else {}
+    for name, values in {**draws, **points, **law_draws}.items():  # the true law last, beside the goals
         marginal, joint = ds.marginal_ks(values, truth), ds.joint_ks(values, truth, log_mass)
         spread = ds.conditional_spread(values, truth, reference, log_mass)
         coverage = energy = kl = None
@@ -203,4 +236,4 @@ def galaxy_assembly_bias(predictions: pd.DataFrame, model, box_size: float, *, n
     return pd.DataFrame(rows, columns=["M_h_bin", "split", "sample", "ratio", "error"])
 
 
-__all__ = ["STACKS", "draw_all", "galaxy_assembly_bias", "sampled_spectra", "score_tables", "stack_values"]
+__all__ = ["STACKS", "TRUE_LAW", "LawModel", "draw_all", "galaxy_assembly_bias", "sampled_spectra", "score_tables", "stack_values"]

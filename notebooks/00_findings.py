@@ -83,7 +83,8 @@ display(Markdown("\n".join(f"- *{row['claim of the study']}* — **{row['verdict
 #
 # A conditional mean paints every halo with its average galaxy, so populations come out too
 # narrow. Models of the whole distribution p(M*, sSFR, R, colour | halo), scored against the
-# truth ({doc}`08_beyond_mean`; the goal column is what a good model should reach):
+# truth ({doc}`08_beyond_mean`; the goal column is what a good model should reach, the true-law
+# column — the law itself, scored with independent draws — how far noise alone takes each score):
 
 # %%
 summary = density_scores(run)["summary"]

@@ -81,7 +81,10 @@ display(Markdown(f"{len(pred):,} test haloes; the models' validation mean log-de
 # spread) divided by its noise floor (true draws against independent true draws, 1 for a perfect
 # model), and the mean of log p_true − log p_model over the true galaxies, an estimate of the
 # Kullback–Leibler divergence (0 for a perfect model). The stacks are scored as a population of
-# one galaxy per halo: they have no intervals and no density.
+# one galaxy per halo: they have no intervals and no density. Where the source knows its law, the
+# law itself is scored last, as a model whose draws are independent of the true galaxies (column
+# "true law"): a perfect model, so its scores are each score's noise floor on this test split —
+# how far from zero finite test haloes and draws leave even the truth.
 
 # %%
 summary = scores["summary"]
@@ -188,7 +191,7 @@ if len(assembly):
 
 # %%
 verdicts = []
-for name in models:
+for name in [m for m in (*models, sampling.TRUE_LAW) if m in summary.columns]:
     column = summary[name]
     met = [score for score, goal in summary["goal"].dropna().items() if column[score] <= goal]
     missed = [score for score, goal in summary["goal"].dropna().items() if column[score] > goal]
@@ -199,10 +202,12 @@ display(Markdown("\n".join(verdicts)))
 # %% [markdown]
 # Where each model's per-bin scores are worst: the halo-mass bin, the property (or pair of
 # properties), the model's value beside the true one (for the coverage, the nominal level) and the
-# number of test haloes in the bin (the fewer the haloes of a bin, the fewer trained the model there).
+# number of test haloes in the bin (the fewer the haloes of a bin, the fewer trained the model there);
+# the true law's rows say how large each score gets from noise alone.
 
 # %%
-worst = pd.concat({name: worst_cases(scores["spread"], scores.get("coverage"), model=name) for name in models},
+worst = pd.concat({name: worst_cases(scores["spread"], scores.get("coverage"), model=name)
+                   for name in dict.fromkeys(scores["spread"]["model"]) if name in (*models, sampling.TRUE_LAW)},
                   names=["density model", "score"])
 display(worst.round(3))
 

@@ -64,4 +64,18 @@ def test_a_perfect_model_scores_perfectly_and_a_wide_one_does_not():
     assert summary.loc["conditional std, largest relative error", "raw stack"] > 0.99
     assert np.isnan(summary.loc["coverage error, largest [points]", "raw stack"])
     assert summary.loc["1D KS, largest", "goal"] == 0.015
-    assert set(tables["coverage"]["model"]) == {"exact", "wide"}
+    # the law itself is scored last, beside the goals: each score's noise floor on this test split
+    assert list(summary.columns) == ["exact", "wide", "raw stack", "SMOGN stack", "true law", "goal"]
+    law_column = summary["true law"]
+    assert law_column["KL estimate [nats]"] == 0.0 and 0.8 < law_column["energy distance / noise floor"] < 1.3
+    assert law_column["conditional std, largest relative error"] < 0.05 and law_column["1D KS, largest"] < 0.03
+    assert law_column["coverage error, largest [points]"] < 3
+    assert set(tables["coverage"]["model"]) == {"exact", "wide", "true law"}
+
+
+def test_a_source_without_a_law_has_no_true_law_column():
+    table, _ = world(1500)
+    tables = sampling.score_tables({"exact": Exact()}, table, n_draws=9, seed=0,
+                                   reference=mean_of(table[list(FEATURES)]))
+    assert "true law" not in tables["summary"].columns and set(tables["coverage"]["model"]) == {"exact"}
+    assert np.isnan(tables["summary"].loc["KL estimate [nats]", "exact"])
