@@ -236,4 +236,5 @@ def galaxy_assembly_bias(predictions: pd.DataFrame, model, box_size: float, *, n
     return pd.DataFrame(rows, columns=["M_h_bin", "split", "sample", "ratio", "error"])
 
 
-__all__ = ["STACKS", "TRUE_LAW", "LawModel", "draw_all", "galaxy_assembly_bias", "sampled_spectra", "score_tables", "stack_values"]
+__all__ = ["STACKS", "TRUE_LAW", "LawModel", "draw_all", "galaxy_assembly_bias", "sampled_spectra", "score_tables",
+           "stack_values"]
