@@ -78,7 +78,7 @@ def main() -> None:
     table_rows = [{"score": score, **{k: (None if not np.isfinite(v) else round(float(v), 4))
                                       for k, v in summary.loc[score].items()}} for score in summary.index]
     table_rows += [{"score": f"χ² per bandpower, {r['property']} bin {r['bin']} ({r['sample']})",
-                    "flow" if r["sample"] == "sampled" else "raw stack": round(float(r["chi2 per bandpower"]), 3)}
+                    {"sampled": "flow"}.get(r["sample"], r["sample"]): round(float(r["chi2 per bandpower"]), 3)}
                    for _, r in chi2.iterrows() if np.isfinite(r["chi2 per bandpower"])]
     record("density_scores", "Table J1 at full size: density models and stacks against the truth", table_rows)
 

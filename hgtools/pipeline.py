@@ -432,8 +432,10 @@ def _sampled_spectra(run: Run) -> pd.DataFrame:
     from hgtools import sampling
 
     sizes = run.config.sizes
+    law = run.truth_law()
     return sampling.sampled_spectra(run.density_models["flow"], run.predictions, run.catalogue.box_size,
-                                    n_draws=sizes.clustering_draws, seed=run.config.training_seed, n_mesh=sizes.n_mesh)
+                                    n_draws=sizes.clustering_draws, seed=run.config.training_seed, n_mesh=sizes.n_mesh,
+                                    law=None if law is None else sampling.LawModel(law))
 
 
 def _galaxy_assembly(run: Run) -> pd.DataFrame:

@@ -144,17 +144,20 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
 
 
 def sampled_spectra(model, predictions: pd.DataFrame, box_size: float, *, n_draws: int, seed: int,
-                    n_mesh: int, min_galaxies: int = 1000) -> pd.DataFrame:
+                    n_mesh: int, min_galaxies: int = 1000, law=None) -> pd.DataFrame:
     """The study's two-bin power spectra of sampled populations: mean and spread over ``n_draws`` draws.
 
     Each draw is a whole population (new galaxies for every test halo, at the
-    halo's position); the truth and the raw stack are the references.
+    halo's position); the truth and the raw stack are the references.  With
+    ``law`` (the source's own law, :class:`LawModel`), as many populations are
+    drawn from it too (sample ``true law``): their χ² is what a perfect model
+    scores, the noise floor of the χ² on this test split.
 
     Returns
     -------
     pandas.DataFrame
         Long format: property, bin, sample (``true``, ``raw stack``,
-        ``sampled``), k, P (the mean over draws for ``sampled``), P_std (the
+        ``sampled``, ``true law``), k, P (the mean over draws for the drawn samples), P_std (the
         spread of the draws), sigma (Eq. 6 of the truth), N, and ``chi2 per
         bandpower`` (Eq. 7 averaged over the bandpowers of a bin, then over
         draws, for bins with more than ``min_galaxies`` true galaxies).
@@ -168,14 +171,16 @@ def sampled_spectra(model, predictions: pd.DataFrame, box_size: float, *, n_draw
     first = split_spectra({"true": true, "raw stack": stack}, box_size, n_mesh=n_mesh, skip_empty=True)
     truth = first[first["sample"] == "true"]
     frames = [first.assign(draw=0)]
-    for d in range(n_draws):  # the truth is measured once, each sampled population against it
-        drawn = pd.DataFrame(model.sample(X, 1, seed=[seed, d])[0], columns=list(TARGETS))
-        frames.append(split_spectra({"sampled": (drawn, halo)}, box_size, n_mesh=n_mesh, skip_empty=True,
-                                    reference_spectra=truth).assign(draw=d))
+    drawn_models = {"sampled": (model, [seed]), **({TRUE_LAW: (law, [seed, 0x1A])} if law is not None else {})}
+    for label, (source, stream) in drawn_models.items():
+        for d in range(n_draws):  # the truth is measured once, each drawn population against it
+            drawn = pd.DataFrame(source.sample(X, 1, seed=[*stream, d])[0], columns=list(TARGETS))
+            frames.append(split_spectra({label: (drawn, halo)}, box_size, n_mesh=n_mesh, skip_empty=True,
+                                        reference_spectra=truth).assign(draw=d))
     spectra = pd.concat(frames, ignore_index=True)
     keys = ["property", "bin", "sample", "k"]
     out = spectra[spectra["draw"] == 0].drop(columns="draw").set_index(keys)
-    sampled = spectra[spectra["sample"] == "sampled"].groupby(keys)
+    sampled = spectra[spectra["sample"].isin(list(drawn_models))].groupby(keys)
     out.loc[sampled["P"].mean().index, "P"] = sampled["P"].mean()
     out["P_std"] = 0.0
     out.loc[sampled["P"].std().index, "P_std"] = sampled["P"].std().fillna(0.0)

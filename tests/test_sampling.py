@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import stats
 
 from hgtools import sampling
-from hgtools.catalogue import FEATURES, TARGETS, prediction_column
+from hgtools.catalogue import FEATURES, GALAXY_POSITION, HALO_POSITION, TARGETS, prediction_column
 from hgtools.density import DensityModel
 
 COV = np.diag([0.2, 0.5, 0.15, 0.1]) ** 2
@@ -79,3 +79,19 @@ def test_a_source_without_a_law_has_no_true_law_column():
                                    reference=mean_of(table[list(FEATURES)]))
     assert "true law" not in tables["summary"].columns and set(tables["coverage"]["model"]) == {"exact"}
     assert np.isnan(tables["summary"].loc["KL estimate [nats]", "exact"])
+
+
+def test_spectra_of_populations_drawn_from_the_law_give_the_chi2_floor():
+    table, law = world(6000)
+    positions = np.random.default_rng(3).uniform(0, 100.0, (len(table), 3))
+    table[list(HALO_POSITION)] = positions
+    table[list(GALAXY_POSITION)] = positions
+    kw = dict(n_draws=2, seed=0, n_mesh=64, min_galaxies=100)
+    alone = sampling.sampled_spectra(Exact(1.5), table, 100.0, **kw)
+    both = sampling.sampled_spectra(Exact(1.5), table, 100.0, law=sampling.LawModel(law), **kw)
+    assert set(alone["sample"]) == {"true", "raw stack", "sampled"}
+    assert set(both["sample"]) == {"true", "raw stack", "sampled", "true law"}
+    pd.testing.assert_frame_equal(both[both["sample"] != "true law"].reset_index(drop=True), alone)  # model unchanged
+    chi2 = both.drop_duplicates(["property", "bin", "sample"]).set_index(["property", "bin", "sample"])["chi2 per bandpower"]
+    law_chi2, wide_chi2 = chi2.xs("true law", level="sample"), chi2.xs("sampled", level="sample")
+    assert law_chi2.notna().any() and wide_chi2.sum() > 2 * law_chi2.sum()  # too wide a law moves galaxies across bins
