@@ -88,6 +88,7 @@ display(Markdown(f"{len(pred):,} test haloes; the models' validation mean log-de
 
 # %%
 summary = scores["summary"]
+scored = [m for m in (*models, sampling.TRUE_LAW) if m in summary.columns]  # the density models and the law
 display(summary.round(4).astype(object).where(summary.notna(), "—"))
 
 # %% [markdown]
@@ -194,7 +195,7 @@ if len(assembly):
 
 # %%
 verdicts = []
-for name in [m for m in (*models, sampling.TRUE_LAW) if m in summary.columns]:
+for name in scored:
     column = summary[name]
     met = [score for score, goal in summary["goal"].dropna().items() if column[score] <= goal]
     missed = [score for score, goal in summary["goal"].dropna().items() if column[score] > goal]
@@ -209,8 +210,7 @@ display(Markdown("\n".join(verdicts)))
 # the true law's rows say how large each score gets from noise alone.
 
 # %%
-worst = pd.concat({name: worst_cases(scores["spread"], scores.get("coverage"), model=name)
-                   for name in dict.fromkeys(scores["spread"]["model"]) if name in (*models, sampling.TRUE_LAW)},
+worst = pd.concat({name: worst_cases(scores["spread"], scores.get("coverage"), model=name) for name in scored},
                   names=["density model", "score"])
 display(worst.round(3))
 
