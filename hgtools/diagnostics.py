@@ -456,7 +456,7 @@ def assembly_bias_table(catalogue: pd.DataFrame, box_size: float,
     return pd.DataFrame(rows, columns=["M_h", "n", "old/young", "error"])
 
 
-__all__ = ["LAW_GOALS", "QUENCHED_SSFR", "SECONDARY", "pooled_moments", "assembly_bias_table", "bias_table", "calibration_table",
+__all__ = ["LAW_GOALS", "QUENCHED_SSFR", "SECONDARY", "assembly_bias_table", "bias_table", "calibration_table",
            "conditional_means", "halo_feature_correlations", "law_comparison", "law_dependencies", "law_importance",
-           "law_summary",
-           "model_bias_ratio", "quenched_fractions", "residual_correlations", "scatter", "secondary_slopes"]
+           "law_summary", "model_bias_ratio", "pooled_moments", "quenched_fractions", "residual_correlations", "scatter",
+           "secondary_slopes"]

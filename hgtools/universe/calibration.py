@@ -63,6 +63,8 @@ from hgtools.universe.oracle import mixture_moments
 #: What one unit of a residual means, per family of targets (the calibration's goals, tightened).
 TOLERANCE = {"mean": 0.02, "slope": 0.03, "scatter": 0.03, "corr": 0.03, "quenched": 0.01, "count": 0.02,
              "zero": 0.005, "halo": 0.03, "sample": 0.0075}
+#: Standard deviations of the four properties in the study's TNG300-1 sample (units of TARGETS).
+_SAMPLE_STD = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
 #: Physical ranges of the fitted parameters (the populations must stay what they are named: a
 #: main sequence and blue cloud, a quenched sequence between the zero-SFR recipe and the
 #: sSFR cut, a red sequence).  Units as in :data:`hgtools.universe.law.PARAMETER_DOCS`.
@@ -355,9 +357,8 @@ class _Problem:
         fraction, mean and total covariance (upper triangle), for :meth:`_sample`."""
         values = self.values(x)
         st, tg = self.statistics(values), self.targets
-        std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
-        parts = [((st["mean"] - tg.mean) / std / TOLERANCE["mean"]).ravel(),
-                 ((st["delta"] - tg.slope * st["dfeature"][:, :, None]) / std / TOLERANCE["slope"]).ravel(),
+        parts = [((st["mean"] - tg.mean) / _SAMPLE_STD / TOLERANCE["mean"]).ravel(),
+                 ((st["delta"] - tg.slope * st["dfeature"][:, :, None]) / _SAMPLE_STD / TOLERANCE["slope"]).ravel(),
                  (np.nan_to_num((st["scatter"] / tg.scatter - 1.0) / TOLERANCE["scatter"])
                   * tg.fitted_scatter).ravel(),
                  np.nan_to_num((st["corr"] - tg.corr) / TOLERANCE["corr"]).ravel(),
@@ -384,9 +385,8 @@ class _Problem:
         total = total + np.swapaxes(np.triu(total, 1), 1, 2)
         spread, corr = sample_spreads({"weight": weight, "mean": moments[2 * B:2 * B + B * T].reshape(B, T),
                                        "total": total})
-        std = np.array([TNG300_SAMPLE[t][1] for t in TARGETS])
         return np.concatenate([[(np.average(zero, weights=weight) - TNG300_ZERO_SFR_FRACTION) / TOLERANCE["zero"]],
-                               (spread / std - 1.0) / TOLERANCE["sample"],
+                               (spread / _SAMPLE_STD - 1.0) / TOLERANCE["sample"],
                                (corr - np.array(list(TNG300_CORRELATIONS.values()))) / TOLERANCE["sample"]])
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
