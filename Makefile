@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/power_spectrum.py
 	$(BIN)/python bench/populate.py
 	$(BIN)/python bench/density.py
+	$(BIN)/python bench/density_seeds.py
 	$(BIN)/python bench/seeds.py
 	$(BIN)/python bench/book.py
 

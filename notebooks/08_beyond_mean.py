@@ -219,11 +219,14 @@ display(worst.round(3))
 #
 # `bench/density.py` fits each model on the training split of the full-size default run
 # (205 Mpc/h, seed 0; early stopping on the validation split), draws 10^6 galaxies, checks that the
-# same seed gives the same galaxies, and records the score table above at that size. The command,
-# date and machine are those of the recorded run, not necessarily of this page's.
+# same seed gives the same galaxies, and records the score table above at that size.
+# `bench/density_seeds.py` refits the flow on the same training split with other seeds of its
+# initial weights and batch order and scores every fit the same way: how far its scores move from
+# one fit to another, beside the goals they are judged by and the true law's noise floor. The
+# command, date and machine are those of the recorded runs, not necessarily of this page's.
 
 # %%
-for _, caption, table in bench_results(project_root(), ["density", "density_scores"]):
+for _, caption, table in bench_results(project_root(), ["density", "density_scores", "density_seeds"]):
     display(Markdown(caption))
     if table is not None:
         display(table)

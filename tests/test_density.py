@@ -304,6 +304,15 @@ def test_point_models_refuse_draws(tmp_path, capsys):
     assert "draws need a density model" in capsys.readouterr().err
 
 
+def test_a_refit_on_the_same_split_takes_its_own_model_seed(small_catalogue):
+    # bench/density_seeds.py refits the book's flow with other model seeds on the book's split
+    book = density.fit_on_catalogue(small_catalogue, "residual", seed=4, **FAST["residual"])
+    refit = density.fit_on_catalogue(small_catalogue, "residual", seed=4, random_state=7, **FAST["residual"])
+    assert (book.random_state, refit.random_state) == (4, 7)
+    np.testing.assert_array_equal(book.train_x_, refit.train_x_)  # the same training haloes
+    other_split = density.fit_on_catalogue(small_catalogue, "residual", seed=7, **FAST["residual"])
+    assert not np.array_equal(book.train_x_, other_split.train_x_)
+
 
 def test_fits_side_by_side_equal_fits_one_after_the_other(tmp_path, small_catalogue):
     # the book fits its density models side by side, Run.fit_density and the CLI one by one: the same models

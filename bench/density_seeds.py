@@ -1,0 +1,80 @@
+"""Benchmark: how much the flow's scores move from one fit to another (the "Beyond the conditional mean" chapter).
+
+The book's flow is one fit: seed 0 of its initial weights and batch order.  This refits it on the
+same training split of the full-size default run (205 Mpc/h, seed 0) with other model seeds, two fits
+at a time (one TensorFlow thread each, as the book fits), and scores every fit with the chapter's
+scores (Table J1: the same test haloes, the same draws' seed, the true law as the noise floor).
+Records, per fit, its epochs, fit time and validation log-density, each score and where its per-bin
+scores are worst (M_h bin and property); and per score the smallest and largest value over the fits.
+A goal that one fit meets and another misses is decided by the fit, not by the model.
+Usage: python bench/density_seeds.py [--seeds 1 2 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _record import record
+
+from hgtools import density, sampling
+from hgtools.catalogue import TARGETS
+from hgtools.config import RunConfig
+from hgtools import density_scores as ds
+from hgtools.parallel import run_concurrently
+from hgtools.pipeline import open_run
+
+#: The per-bin scores whose worst bin is recorded.
+PER_BIN = ("conditional std, largest relative error", "residual correlation, largest error",
+           "coverage error, largest [points]")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
+                    help="model seeds refitted beside the book's (seed 0)")
+    ap.add_argument("--quick", action="store_true", help="the quick configuration (CI sizes); prints, records nothing")
+    args = ap.parse_args()
+    run = open_run(RunConfig(quick=args.quick))
+    book = run.density_models["flow"]  # the book's fit (from the cache, or fitted now)
+    labels = {"book's flow (seed 0)": book}
+    with tempfile.TemporaryDirectory(prefix="hgtools-density-seeds-") as tmp:
+        tasks = []
+        for seed in args.seeds:
+            task = run._density_task("flow")
+            tasks.append({**task, "params": {**task["params"], "random_state": seed}, "verbose": False,
+                          "folder": Path(tmp) / f"flow-{seed}", "card": {**task["card"], "model_seed": seed}})
+        run_concurrently(density.fit_and_save, tasks, None, "flow refits")
+        for seed, task in zip(args.seeds, tasks):
+            labels[f"flow, seed {seed}"] = density.load_density(task["folder"])[0]
+    sizes = run.config.sizes
+    tables = sampling.score_tables(labels, run.predictions, n_draws=sizes.density_draws,
+                                   seed=run.config.training_seed, reference=run.oracle[list(TARGETS)].to_numpy(),
+                                   truth_law=run.truth_law(), energy_haloes=sizes.energy_haloes)
+    summary = tables["summary"]
+    rows = []
+    for name, model in labels.items():
+        worst = ds.worst_cases(tables["spread"], tables["coverage"], model=name)
+        row = {"fit": name, "epochs": model.epochs_run_, "fit [s]": round(model.fit_seconds_, 1),
+               "validation mean log-density [nats]": round(model.validation_log_prob_, 4)}
+        for score, value in summary[name].items():
+            row[score] = None if not np.isfinite(value) else round(float(value), 4)
+        for score in PER_BIN:
+            row[f"{score}: where"] = f"{worst.loc[score, 'M_h_bin']}, {worst.loc[score, 'quantity']}"
+        rows.append(row)
+    fits = summary[list(labels)]
+    for label, values in (("smallest over the fits", fits.min(axis=1)), ("largest over the fits", fits.max(axis=1)),
+                          (sampling.TRUE_LAW, summary[sampling.TRUE_LAW]), ("goal", summary["goal"])):
+        rows.append({"fit": label, **{s: None if not np.isfinite(v) else round(float(v), 4)
+                                      for s, v in values.items()}})
+    if args.quick:
+        for row in rows:
+            print(row)
+        return
+    record("density_seeds", "The flow refitted with other model seeds (full-size run): Table J1's scores per fit", rows)
+
+
+if __name__ == "__main__":
+    main()
