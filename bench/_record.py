@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -16,6 +17,12 @@ def machine() -> str:
     """A one-line description of this machine."""
     return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
             f"{platform.release()}, Python {platform.python_version()}")
+
+
+def rounded(value, digits: int = 4) -> float | None:
+    """``value`` rounded for a record, or None where it is not finite (JSON has no NaN)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def record(name: str, title: str, rows: list[dict], universe: bool = True) -> Path:

@@ -18,7 +18,7 @@ import argparse
 import time
 
 import numpy as np
-from _record import record
+from _record import record, rounded
 
 from hgtools import density
 from hgtools.catalogue import FEATURES, TARGETS
@@ -75,8 +75,7 @@ def main() -> None:
     summary = scores["summary"]
     spectra = run.artefact("fig-density-pk")
     chi2 = spectra[spectra["sample"] != "true"].drop_duplicates(["property", "bin", "sample"])
-    table_rows = [{"score": score, **{k: (None if not np.isfinite(v) else round(float(v), 4))
-                                      for k, v in summary.loc[score].items()}} for score in summary.index]
+    table_rows = [{"score": score, **{k: rounded(v) for k, v in summary.loc[score].items()}} for score in summary.index]
     table_rows += [{"score": f"χ² per bandpower, {r['property']} bin {r['bin']} ({r['sample']})",
                     {"sampled": "flow"}.get(r["sample"], r["sample"]): round(float(r["chi2 per bandpower"]), 3)}
                    for _, r in chi2.iterrows() if np.isfinite(r["chi2 per bandpower"])]

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _record import record
+from _record import record, rounded
 
-from hgtools import density, sampling
+from hgtools import sampling
 from hgtools import density_scores as ds
 from hgtools.catalogue import TARGETS
 from hgtools.config import RunConfig
-from hgtools.parallel import run_concurrently
 from hgtools.pipeline import open_run
 
 #: The per-bin scores whose worst M_h bin is recorded, and the record's name for it.
@@ -34,6 +32,8 @@ PER_BIN = {"conditional std, largest relative error": "conditional std: worst M_
            "coverage error, largest [points]": "coverage: worst M_h bin"}
 #: Summary rows left out of the record (the energy distance is kept as its ratio to the noise floor).
 LEFT_OUT = ("energy distance", "energy noise floor")
+#: The book's fit's label.
+BOOK = "seed 0 (book)"
 #: The largest χ² per bandpower of the sampled two-bin spectra, and its goal (bins of > 1,000 true galaxies).
 CHI2_LARGEST, CHI2_GOAL = "χ² per bandpower, largest", 1.5
 
@@ -54,16 +54,9 @@ def main() -> None:
     args = ap.parse_args()
     run = open_run(RunConfig(quick=args.quick))
     book = run.density_models["flow"]  # the book's fit (from the cache, or fitted now)
-    labels = {"seed 0 (book)": book}
     with tempfile.TemporaryDirectory(prefix="hgtools-density-seeds-") as tmp:
-        tasks = []
-        for seed in args.seeds:
-            task = run._density_task("flow")
-            tasks.append({**task, "params": {**task["params"], "random_state": seed}, "verbose": False,
-                          "folder": Path(tmp) / f"flow-{seed}", "card": {**task["card"], "model_seed": seed}})
-        run_concurrently(density.fit_and_save, tasks, None, "flow refits")
-        for seed, task in zip(args.seeds, tasks):
-            labels[f"seed {seed}"] = density.load_density(task["folder"])[0]
+        refits = run.refit_density("flow", args.seeds, tmp)
+    labels = {BOOK: book, **{f"seed {seed}": model for seed, model in refits.items()}}
     sizes = run.config.sizes
     tables = sampling.score_tables(labels, run.predictions, n_draws=sizes.density_draws,
                                    seed=run.config.training_seed, reference=run.oracle[list(TARGETS)].to_numpy(),
@@ -73,7 +66,7 @@ def main() -> None:
                                                  n_draws=sizes.clustering_draws, seed=run.config.training_seed,
                                                  n_mesh=sizes.n_mesh), "sampled")
             for name, model in labels.items() if model is not book}
-    chi2 = pd.DataFrame({"seed 0 (book)": _chi2(book_spectra, "sampled"), **chi2,
+    chi2 = pd.DataFrame({BOOK: _chi2(book_spectra, "sampled"), **chi2,
                          sampling.TRUE_LAW: _chi2(book_spectra, sampling.TRUE_LAW)})
     chi2.loc[CHI2_LARGEST] = chi2.max()
     chi2["goal"] = np.where(chi2.index == CHI2_LARGEST, CHI2_GOAL, np.nan)
@@ -84,15 +77,14 @@ def main() -> None:
         row = {"fit": name, "epochs": model.epochs_run_, "fit [s]": round(model.fit_seconds_, 1),
                "validation mean log-density [nats]": round(model.validation_log_prob_, 4)}
         for score, value in summary[name].items():
-            row[score] = None if not np.isfinite(value) else round(float(value), 4)
+            row[score] = rounded(value)
         for score, where in PER_BIN.items():
             row[where] = worst.loc[score, "M_h_bin"]
         rows.append(row)
     fits = summary[list(labels)]
     for label, values in (("smallest", fits.min(axis=1)), ("largest", fits.max(axis=1)),
                           (sampling.TRUE_LAW, summary[sampling.TRUE_LAW]), ("goal", summary["goal"])):
-        rows.append({"fit": label, **{s: None if not np.isfinite(v) else round(float(v), 4)
-                                      for s, v in values.items()}})
+        rows.append({"fit": label, **{s: rounded(v) for s, v in values.items()}})
     if args.quick:
         for row in rows:
             print(row)

@@ -208,6 +208,34 @@ class Run:
             report(f"density model {name}: fitted in {fit['seconds']:.0f} s")
         return density.load_density(self.density_folder / name)[0]
 
+    def refit_density(self, name: str, model_seeds: list[int], folder) -> dict[int, object]:
+        """Density model ``name`` refitted with other model seeds, as the book fits it; the cache is untouched.
+
+        The same training and validation split (the run's seed) and sizes as
+        :attr:`density_models`; only the model's own seed (initial weights,
+        batch order) changes.  Fitted side by side, one process per core, and
+        saved under ``folder/<name>-<seed>`` (which must not exist yet).
+
+        Returns
+        -------
+        dict
+            Model seed → the fitted model.
+        """
+        from hgtools import density
+        from hgtools.parallel import run_concurrently
+
+        tasks = []
+        for seed in model_seeds:
+            task = self._density_task(name)
+            tasks.append({**task, "params": {**task["params"], "random_state": int(seed)}, "verbose": False,
+                          "overwrite": False, "folder": Path(folder) / f"{name}-{seed}",
+                          "card": {**task["card"], "model_seed": int(seed)}})
+        taken = [str(task["folder"]) for task in tasks if task["folder"].exists()]
+        if taken:
+            raise FileExistsError(f"refit folders exist already: {', '.join(taken)}")
+        run_concurrently(density.fit_and_save, tasks, None, f"{name} refits")
+        return {seed: density.load_density(task["folder"])[0] for seed, task in zip(model_seeds, tasks)}
+
     @cached_property
     def larger_universe(self) -> pd.DataFrame:
         """The "Painting" chapter's dark-matter-only box (:func:`hgtools.painting.larger_universe`)."""

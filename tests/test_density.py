@@ -304,13 +304,28 @@ def test_point_models_refuse_draws(tmp_path, capsys):
     assert "draws need a density model" in capsys.readouterr().err
 
 
-def test_a_refit_on_the_same_split_takes_its_own_model_seed(small_catalogue):
+def test_a_refit_on_the_same_split_takes_its_own_model_seed(tmp_path, small_catalogue, universe):
     # bench/density_seeds.py refits the book's flow with other model seeds on the book's split
-    book = density.fit_on_catalogue(small_catalogue, "residual", seed=4, **FAST["residual"])
-    refit = density.fit_on_catalogue(small_catalogue, "residual", seed=4, random_state=7, **FAST["residual"])
-    assert (book.random_state, refit.random_state) == (4, 7)
-    np.testing.assert_array_equal(book.train_x_, refit.train_x_)  # the same training haloes
-    other_split = density.fit_on_catalogue(small_catalogue, "residual", seed=7, **FAST["residual"])
+    from hgtools import pipeline
+    from hgtools.catalogue import Catalogue
+    from hgtools.config import RunConfig
+    from hgtools.models import read_card
+
+    config = RunConfig(box_size=128.0, seed=4, data_dir=str(tmp_path / "data"))
+    run = pipeline.Run(config, Catalogue(small_catalogue, {**universe[1]}), verbose=False)
+    refits = run.refit_density("residual", [7, 8], tmp_path / "refits")
+    assert [(seed, model.random_state) for seed, model in refits.items()] == [(7, 7), (8, 8)]
+    assert read_card(tmp_path / "refits" / "residual-8")["model_seed"] == 8
+    book = density.fit_on_catalogue(small_catalogue, "residual", seed=config.training_seed)
+    assert book.random_state == config.training_seed
+    for model in refits.values():
+        np.testing.assert_array_equal(book.train_x_, model.train_x_)  # the same training haloes
+    assert not np.array_equal(refits[7].sample(book.train_x_[:50], 1, seed=1),
+                              refits[8].sample(book.train_x_[:50], 1, seed=1))
+    assert not run.cache_dir.exists()  # the run's own fits are left alone
+    with pytest.raises(FileExistsError, match="residual-7"):  # refused before any fitting
+        run.refit_density("residual", [7], tmp_path / "refits")
+    other_split = density.fit_on_catalogue(small_catalogue, "residual", seed=7)
     assert not np.array_equal(book.train_x_, other_split.train_x_)
 
 
