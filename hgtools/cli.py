@@ -201,7 +201,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Fit the parameters of the embedded universe (halo latent correlations, "
                                    "the galaxy law) to the TNG300-1 law tables shipped with hgtools and write "
                                    "a parameter file; `hgtools catalogue --parameters FILE` generates with it. "
-                                   "With the defaults it reproduces the shipped parameters.")
+                                   "The fit is deterministic; the shipped parameters predate its last changes, so "
+                                   "the defaults now give a nearby set, not the shipped one (see the book's appendix).")
     k.add_argument("--out", type=Path, required=True, help="parameter file to write (JSON)")
     k.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     k.add_argument("--seed", type=int, default=0, help="seed of the haloes fitted on (default 0)")

@@ -149,7 +149,11 @@ display(law_table.round(3).T.set_axis([f"{k:.2f}" for k in law_table.index], axi
 # galaxies with SFR = 0 and the spreads and correlations of the four properties in the study's
 # TNG300-1 catalogue; it writes the parameter file the generator
 # reads (`hgtools/data/universe/parameters.json`; `hgtools catalogue --parameters FILE` uses
-# another). Re-running it with the defaults reproduces the shipped file.
+# another). The fit is deterministic — the same command writes the same file — but the shipped
+# file predates the fit's last changes (the summary below has none of the whole-sample rows the fit
+# now reports), so re-running the defaults gives a nearby parameter set, not the shipped one. The shipped
+# set is kept: every recorded benchmark of this book was measured on the universe it generates
+# (each record names its digest).
 #
 # Two details matter. The tables describe *selected* galaxies: below $10^{11.5}\,h^{-1}M_\odot$
 # the cut $\log M_* \ge 8.75$ keeps the haloes whose features favour a massive galaxy, and that

@@ -1,7 +1,7 @@
 """Calibrate the embedded universe to TNG300-1's law tables.
 
 >>> from hgtools.universe.calibration import calibrate
->>> result = calibrate()                 # doctest: +SKIP  (about 45 minutes at full size on 2 cores)
+>>> result = calibrate()                 # doctest: +SKIP  (35-45 minutes at full size on 2 cores)
 >>> result.report                        # doctest: +SKIP  (every target: TNG300 vs fit)
 
 Steps, all seeded and deterministic:
