@@ -157,6 +157,9 @@ ARTEFACTS: tuple[Artefact, ...] = (
     Artefact("table-density-spread", "Table J2", "Conditional standard deviation and residual correlations per "
              "halo-mass bin: models against the truth", "08_beyond_mean", "sampling.score_tables", "",
              ("density", "density_scores", "sampling"), _ORC, study=False),
+    Artefact("table-density-width", "Table J3", "Width at fixed halo and rms error of the halo means per "
+             "halo-mass bin: density models and the true law", "08_beyond_mean", "sampling.score_tables", "",
+             ("density", "density_scores", "sampling"), _ORC, study=False),
     Artefact("fig-density-pk", "Fig. J4", "Power spectra of the two-bin splits: sampled populations (bands from "
              "independent draws), truth and raw stack", "08_beyond_mean", "sampling.sampled_spectra",
              "plots.sampled_power_spectra", ("density", "sampling", "clustering"), _MOD, cached=True, study=False),

@@ -11,7 +11,9 @@ Sample-based scores, for any source:
 - :func:`joint_ks`: 2D KS of the study's five Table-1 relations (first draw);
 - :func:`conditional_spread`: per M_h bin, the standard deviation of the
   residuals about a common reference mean (the oracle, or a point model on a
-  source without one) and the correlations of residual pairs, model against truth.
+  source without one) and the correlations of residual pairs, model against truth;
+- :func:`spread_decomposition`: per M_h bin, a model's spread about that
+  reference split into its width at fixed halo and the error of its halo means.
 
 Scores only a universe that knows its law allows (draws of the truth, its density):
 
@@ -124,6 +126,46 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
             i, j = TARGETS.index(a), TARGETS.index(b)
             rows.append((label, f"{a}~{b}", cm[i, j], ct[i, j], int(inside.sum())))
     return pd.DataFrame(rows, columns=["M_h_bin", "quantity", "value", "truth", "n"])
+
+
+def spread_decomposition(draws, reference, log_mass, edges=MASS_EDGES,
+                         min_count: int = MIN_PER_BIN) -> pd.DataFrame:
+    """Per M_h bin and property: a model's spread about ``reference``, split into its width at fixed halo and the error of its halo means.
+
+    For halo i with draws d_ij (j = 1..n_draws): the width at fixed halo is
+    the root mean, over the bin's haloes, of the draws' variance (ddof 1); the
+    error of the halo means is the rms over haloes of mean_j d_ij - reference_i,
+    with the draws' own noise (width^2 / n_draws) taken out in quadrature (0
+    where that noise accounts for all of it).  A model with the truth's width
+    and the true conditional means as ``reference`` gives the truth's width
+    and 0; a model too wide in :func:`conditional_spread` is too wide at fixed
+    halo, off in its means, or both.
+
+    Parameters
+    ----------
+    draws : array (n_draws, n, 4), n_draws >= 2
+    reference : array (n, 4)
+        The true conditional means where the source has them (the oracle).
+    log_mass : array (n,)
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``(M_h_bin, property)``; columns ``width at fixed halo``,
+        ``halo-mean error (rms)`` (both in the property's units) and ``n``.
+    """
+    d, ref = _check(draws, reference)
+    if d.shape[0] < 2:
+        raise ValueError(f"the spread at fixed halo needs at least 2 draws per halo, got {d.shape[0]}")
+    variance = d.var(axis=0, ddof=1)  # (n, 4)
+    offset = d.mean(axis=0) - ref
+    rows = []
+    for label, inside in mass_bins(log_mass, edges, min_count):
+        width2 = variance[inside].mean(axis=0)
+        error2 = (offset[inside] ** 2).mean(axis=0) - width2 / d.shape[0]
+        for j, target in enumerate(TARGETS):
+            rows.append((label, target, np.sqrt(width2[j]), np.sqrt(max(error2[j], 0.0)), int(inside.sum())))
+    return pd.DataFrame(rows, columns=["M_h_bin", "property", "width at fixed halo", "halo-mean error (rms)", "n"])
 
 
 def rank_pit(draws, truth) -> np.ndarray:
@@ -274,5 +316,5 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
 
 
 __all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
-           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit", "summary",
-           "worst_cases"]
+           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit", "spread_decomposition",
+           "summary", "worst_cases"]

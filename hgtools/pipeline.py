@@ -441,7 +441,7 @@ def _delta3_thresholds(run: Run) -> pd.DataFrame:
 
 
 def _density_scores(run: Run) -> pd.DataFrame:
-    """Table J1, Fig. J3 and Table J2 in one long table (column ``part``)."""
+    """Table J1, Fig. J3 and Tables J2-J3 in one long table (column ``part``)."""
     from hgtools import sampling
     from hgtools.catalogue import TARGETS
 
@@ -499,7 +499,7 @@ def headline(run: Run) -> dict[str, pd.DataFrame | None]:
 
 
 def density_scores(run: Run) -> dict[str, pd.DataFrame]:
-    """Table J1 (``summary``: scores × models, with the goals) and the long tables behind Fig. J3 and Table J2."""
+    """Table J1 (``summary``: scores × models, with the goals) and the long tables behind Fig. J3 and Tables J2-J3."""
     table = run.artefact("table-density")
     out = {}
     for part, rows in table.groupby("part", sort=False):

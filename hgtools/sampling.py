@@ -96,7 +96,9 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
     dict of pandas.DataFrame
         ``summary`` (one column per model, the rows of
         :func:`hgtools.density_scores.summary`), ``spread``, ``coverage``,
-        ``pit``, ``marginal`` and ``joint`` (long tables with a ``model`` column).
+        ``pit``, ``marginal``, ``joint`` and ``decomposition``
+        (:func:`hgtools.density_scores.spread_decomposition`, the models with
+        more than one draw) — long tables with a ``model`` column.
     """
     truth = predictions[list(TARGETS)].to_numpy(dtype=float)
     log_mass = predictions["M_h"].to_numpy(dtype=float)
@@ -105,7 +107,7 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         models = {**models, TRUE_LAW: LawModel(truth_law)}
     draws = draw_all(models, predictions, n_draws, seed)
     points = {label: stack_values(predictions, path)[None] for label, path in STACKS.items()}
-    parts = {k: [] for k in ("summary", "spread", "coverage", "pit", "marginal", "joint")}
+    parts = {k: [] for k in ("summary", "spread", "coverage", "pit", "marginal", "joint", "decomposition")}
     if truth_law is not None:
         rng = np.random.default_rng([seed, 0xED])
         pick = np.sort(rng.choice(len(truth), size=min(energy_haloes, len(truth)), replace=False))
@@ -120,6 +122,8 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         spread = ds.conditional_spread(values, truth, reference, log_mass)
         coverage = energy = kl = None
         if name in models:
+            if len(values) > 1:
+                parts["decomposition"].append(ds.spread_decomposition(values, reference, log_mass).assign(model=name))
             coverage, pit = ds.calibration(values, truth, log_mass)
             parts["coverage"].append(coverage.assign(model=name))
             parts["pit"].append(pit.assign(model=name))

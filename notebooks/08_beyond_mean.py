@@ -142,6 +142,25 @@ wide.insert(0, "truth", spread.drop_duplicates(["M_h_bin", "quantity"]).set_inde
 display(wide.round(3))
 
 # %% [markdown]
+# (table-density-width)=
+# ## Width at fixed halo and the error of the halo means (Table J3)
+#
+# A model's spread about the true conditional mean (Table J2) has two parts: how widely it draws
+# for one halo, and how far the mean of its draws for that halo lies from the true mean. Per
+# halo-mass bin: the width at fixed halo (the root mean of the draws' variance per halo) and the
+# rms error of the halo means, with the draws' own noise taken out — the true law's column shows
+# what is left of that noise. A model too wide in Table J2 is too wide for each halo, off in its
+# means, or both; on a source without a known law the reference is the raw stack, and the second
+# part is the distance from it.
+
+# %%
+if "decomposition" in scores:
+    parts = scores["decomposition"].melt(id_vars=["M_h_bin", "property", "model"], var_name="part",
+                                         value_vars=["width at fixed halo", "halo-mean error (rms)"])
+    display(parts.pivot_table(index=["M_h_bin", "property", "part"], columns="model", values="value",
+                              sort=False).round(3))
+
+# %% [markdown]
 # ## Clustering of sampled galaxies (Fig. J4)
 #
 # The study's two-bin splits (Table 2, Fig. 9) for populations drawn from the flow, against the

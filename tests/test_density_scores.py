@@ -27,6 +27,27 @@ def world(seed: int = 0):
     return mass, mean, draws(1, seed=seed + 100)[0], draws
 
 
+def test_the_spread_at_fixed_halo_is_told_apart_from_errors_of_the_halo_means():
+    mass, mean, _, draws = world()
+    sd = np.sqrt(np.diag(COV))  # 0.2 per property
+    exact = ds.spread_decomposition(draws(20, seed=2), mean, mass)
+    assert set(exact["M_h_bin"]) == {"10.5-11", "11-11.5", "11.5-12", "all"}
+    np.testing.assert_allclose(exact["width at fixed halo"], np.tile(sd, 4), rtol=0.03)
+    assert exact["halo-mean error (rms)"].max() < 0.1 * 0.2  # only what the draw noise leaves
+    # each halo's draws shifted by its own offset (rms 0.1) and 1.5 times too wide: both read back
+    offset = np.random.default_rng(7).normal(0.0, 0.1, size=(N, D))
+    wrong = ds.spread_decomposition(draws(20, scale=1.5, seed=3) + offset, mean, mass)
+    np.testing.assert_allclose(wrong["width at fixed halo"], 1.5 * np.tile(sd, 4), rtol=0.03)
+    np.testing.assert_allclose(wrong["halo-mean error (rms)"], 0.1, rtol=0.08)
+    # together they make the spread about the true means (conditional_spread), up to draw noise
+    total = ds.conditional_spread(draws(20, scale=1.5, seed=3) + offset, mean, mean, mass)
+    total = total[total["quantity"].isin(wrong["property"])]["value"].to_numpy()
+    np.testing.assert_allclose(np.hypot(wrong["width at fixed halo"], wrong["halo-mean error (rms)"]), total,
+                               rtol=0.01)
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        ds.spread_decomposition(draws(1), mean, mass)
+
+
 def test_exact_law_scores_well_and_wrong_width_is_caught():
     mass, mean, truth, draws = world()
     exact = draws(99, seed=2)  # 100 ranks: five per PIT bin
