@@ -438,7 +438,15 @@ class FlowDensity(_NetworkDensity):
     the true galaxies' base-space values spread by 1.01-1.23 per dimension
     on the validation split and 1.06-1.13 on the test split under the book's
     flow (0.96-1.23 and 0.995-1.13 under four of the variants above), at
-    or above 1, where too wide a flow would give less than 1.
+    or above 1, where too wide a flow would give less than 1.  Twice the
+    training data (the training and validation splits of the seed-1
+    universe added to seed 0's; the same test split, 49 draws) did not
+    settle it either: two fits (model seeds 0 and 1, 273-275 s side by side)
+    gave largest conditional-std errors of 0.057 and 0.161 in the 13-15.5 bin
+    (the book's flow 0.166), residual-correlation errors 0.059 and 0.067,
+    coverage errors 1.3 and 3.9 points (2026-11-28).  Table J3 of the book
+    splits each model's spread into its width at fixed halo and the error of
+    its halo means.
     """
 
     name = "flow"
