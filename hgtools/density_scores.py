@@ -130,7 +130,7 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
 
 def spread_decomposition(draws, reference, log_mass, edges=MASS_EDGES,
                          min_count: int = MIN_PER_BIN) -> pd.DataFrame:
-    """Per M_h bin and property: a model's spread about ``reference``, split into its width at fixed halo and the error of its halo means.
+    """Per M_h bin and property: a model's spread about ``reference``, as its width at fixed halo and its means' error.
 
     For halo i with draws d_ij (j = 1..n_draws): the width at fixed halo is
     the root mean, over the bin's haloes, of the draws' variance (ddof 1); the
@@ -316,5 +316,5 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
 
 
 __all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
-           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit", "spread_decomposition",
-           "summary", "worst_cases"]
+           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit",
+           "spread_decomposition", "summary", "worst_cases"]
