@@ -7,9 +7,10 @@ of its MADE networks alone: its sampler with the identity in place of its
 splines, which bounds what a faster spline could gain), that the same seed
 gives the same draws, and the chapter's score table (Table J1) with the χ² per
 bandpower of sampled populations (Fig. J4) and, per property, Table J3 in the
-bin where the flow's width at fixed halo is furthest from the true law's.  The models are fitted anew into
-the run's cache under data/ (the fit time includes saving them), so the scores
-and a later `make book` use exactly the models timed here.
+bin where the flow's width at fixed halo is furthest from the true law's.  The
+models are fitted anew into the run's cache under data/ (the fit time includes
+saving them), so the scores and a later `make book` use exactly the models
+timed here.
 Usage: python bench/density.py [--rows N]
 """
 
