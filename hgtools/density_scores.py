@@ -51,15 +51,24 @@ GOALS = {"1D KS, largest": 0.015, "2D KS, largest": 0.02, "coverage error, large
          "energy distance / noise floor": 1.5}
 
 
-def _check(draws, truth) -> tuple[np.ndarray, np.ndarray]:
+def _check(draws, truth, log_mass=None, *, name: str = "truth") -> tuple[np.ndarray, np.ndarray]:
+    """``draws`` as (n_draws, n, 4) and ``truth`` as (n, 4), both finite (``name``: truth's name in errors).
+
+    ``log_mass``, when given, must hold one finite M_h per halo.
+    """
     d, t = np.asarray(draws, dtype=float), np.asarray(truth, dtype=float)
     if d.ndim == 2:
         d = d[None]
     if d.ndim != 3 or t.ndim != 2 or d.shape[1:] != t.shape or t.shape[1] != len(TARGETS):
-        raise ValueError(f"draws must have shape (n_draws, n, {len(TARGETS)}) and truth (n, {len(TARGETS)}); "
+        raise ValueError(f"draws must have shape (n_draws, n, {len(TARGETS)}) and {name} (n, {len(TARGETS)}); "
                          f"got {d.shape} and {t.shape}")
     if not (np.isfinite(d).all() and np.isfinite(t).all()):
-        raise ValueError("draws and truth must be finite (found NaN or inf)")
+        raise ValueError(f"draws and {name} must be finite (found NaN or inf)")
+    if log_mass is not None:
+        m = np.asarray(log_mass, dtype=float)
+        if m.shape != (t.shape[0],) or not np.isfinite(m).all():
+            raise ValueError(f"log_mass must hold one finite M_h per halo, shape ({t.shape[0]},); "
+                             f"got shape {m.shape}{'' if np.isfinite(m).all() else ' with NaN or inf'}")
     return d, t
 
 
@@ -82,7 +91,7 @@ def marginal_ks(draws, truth) -> pd.Series:
 
 def joint_ks(draws, truth, log_mass) -> pd.Series:
     """2D KS distance of the study's Table-1 relations; the first draw against the truth (M_h is the halo's)."""
-    d, t = _check(draws, truth)
+    d, t = _check(draws, truth, log_mass)
     m = np.asarray(log_mass, dtype=float)
     columns = {"M_h": (m, m)} | {target: (d[0, :, j], t[:, j]) for j, target in enumerate(TARGETS)}
     return pd.Series({f"{y} vs {x}": metrics.ks_2d(np.column_stack([columns[x][1], columns[y][1]]),
@@ -109,7 +118,7 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
         pair ``a~b`` (the residual correlation); columns ``value`` (the model's),
         ``truth`` and ``n`` (haloes in the bin).
     """
-    d, t = _check(draws, truth)
+    d, t = _check(draws, truth, log_mass)
     ref = np.asarray(reference, dtype=float)
     if ref.shape != t.shape:
         raise ValueError(f"reference must have shape {t.shape}, got {ref.shape}")
@@ -154,7 +163,7 @@ def spread_decomposition(draws, reference, log_mass, edges=MASS_EDGES,
         Rows ``(M_h_bin, property)``; columns ``width at fixed halo``,
         ``halo-mean error (rms)`` (both in the property's units) and ``n``.
     """
-    d, ref = _check(draws, reference)
+    d, ref = _check(draws, reference, log_mass, name="reference")
     if d.shape[0] < 2:
         raise ValueError(f"the spread at fixed halo needs at least 2 draws per halo, got {d.shape[0]}")
     variance = d.var(axis=0, ddof=1)  # (n, 4)
@@ -209,6 +218,7 @@ def calibration(draws, truth, log_mass, levels=LEVELS, edges=MASS_EDGES, min_cou
     pit : pandas.DataFrame
         Columns ``target, lo, hi, density`` (density 1 everywhere for a calibrated model).
     """
+    _check(draws, truth, log_mass)
     values = rank_pit(draws, truth)
     n_draws = np.asarray(draws).shape[0] if np.ndim(draws) == 3 else 1
     inside_level = {level: _cell_share(values, n_draws, 0.5 - level / 2, 0.5 + level / 2) for level in levels}

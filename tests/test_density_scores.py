@@ -135,4 +135,12 @@ def test_bad_inputs():
         ds.marginal_ks(bad, truth)
     with pytest.raises(ValueError, match="reference"):
         ds.conditional_spread(draws(2), truth, mean[:5], mass)
+    with pytest.raises(ValueError, match=r"draws must have shape .* and reference \(n, 4\)"):
+        ds.spread_decomposition(draws(2), mean[:5], mass)
+    for bad_mass in (mass[:5], np.where(np.arange(N) == 3, np.inf, mass)):
+        for score in (lambda m: ds.spread_decomposition(draws(2), mean, m),
+                      lambda m: ds.conditional_spread(draws(2), truth, mean, m),
+                      lambda m: ds.calibration(draws(2), truth, m), lambda m: ds.joint_ks(draws(2), truth, m)):
+            with pytest.raises(ValueError, match="log_mass must hold one finite M_h per halo"):
+                score(bad_mass)
     assert [label for label, _ in ds.mass_bins(mass, min_count=N)] == ["all"]
