@@ -185,7 +185,11 @@ def rank_pit(draws, truth) -> np.ndarray:
     the number of draws — unlike interval limits read from the draws' own
     quantiles, which cover too little when there are few draws.
     """
-    d, t = _check(draws, truth)
+    return _rank_pit(*_check(draws, truth))
+
+
+def _rank_pit(d: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """:func:`rank_pit` of draws and truth already checked (:func:`_check`)."""
     below = metrics.pit(d, t) * d.shape[0]
     return (below + 0.5) / (d.shape[0] + 1)
 
@@ -218,9 +222,8 @@ def calibration(draws, truth, log_mass, levels=LEVELS, edges=MASS_EDGES, min_cou
     pit : pandas.DataFrame
         Columns ``target, lo, hi, density`` (density 1 everywhere for a calibrated model).
     """
-    _check(draws, truth, log_mass)
-    values = rank_pit(draws, truth)
-    n_draws = np.asarray(draws).shape[0] if np.ndim(draws) == 3 else 1
+    d, t = _check(draws, truth, log_mass)
+    values, n_draws = _rank_pit(d, t), d.shape[0]
     inside_level = {level: _cell_share(values, n_draws, 0.5 - level / 2, 0.5 + level / 2) for level in levels}
     rows = []
     for label, inside in mass_bins(log_mass, edges, min_count):
