@@ -119,9 +119,7 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
         ``truth`` and ``n`` (haloes in the bin).
     """
     d, t = _check(draws, truth, log_mass)
-    ref = np.asarray(reference, dtype=float)
-    if ref.shape != t.shape:
-        raise ValueError(f"reference must have shape {t.shape}, got {ref.shape}")
+    _, ref = _check(d, reference, name="reference")
     pairs = [(a, b) for i, a in enumerate(TARGETS) for b in TARGETS[i + 1:]]
     rows = []
     for label, inside in mass_bins(log_mass, edges, min_count):

@@ -133,8 +133,10 @@ def test_bad_inputs():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         ds.marginal_ks(bad, truth)
-    with pytest.raises(ValueError, match="reference"):
+    with pytest.raises(ValueError, match=r"draws must have shape .* and reference \(n, 4\)"):
         ds.conditional_spread(draws(2), truth, mean[:5], mass)
+    with pytest.raises(ValueError, match="draws and reference must be finite"):
+        ds.conditional_spread(draws(2), truth, np.where(np.arange(N)[:, None] == 3, np.nan, mean), mass)
     with pytest.raises(ValueError, match=r"draws must have shape .* and reference \(n, 4\)"):
         ds.spread_decomposition(draws(2), mean[:5], mass)
     for bad_mass in (mass[:5], np.where(np.arange(N) == 3, np.inf, mass)):
