@@ -592,6 +592,13 @@ class FlowDensity(_NetworkDensity):
         other early stops (69 and 59 epochs, validation log-density 1.802 and
         1.809 nats, against 69 epochs and 1.812 nats), so the book's model
         would no longer be the one recorded.
+
+        XLA compiles it for the CPU into some fifty loop fusions, each a pass
+        over memory.  Measured no faster (one thread, (47, 32,768) parameters,
+        2026-11-28): every step written on rows of n values (251-281 against
+        162-187 ns per value), the knots of x's bin as masked sums of the
+        widths and heights (174 against 173), and XLA's flags (512-bit vectors,
+        fast math, no YNNPACK fusions, the legacy emitters: 160-261 against 162-187).
         """
         import tensorflow as tf
 
@@ -664,7 +671,13 @@ class FlowDensity(_NetworkDensity):
         product per group added up: the full-size flow's draws took 4.1-4.4
         instead of 5.0-5.8 s per 10^6 on one thread and 2.3 instead of 3.3 s
         on two (2026-11-28; the same draws to float32 rounding, 1e-4 in
-        standardised units).
+        standardised units).  Measured slower or no faster (the full-size
+        flow, one thread, 2026-11-28): the matrix products in NumPy
+        (OpenBLAS) with the splines in XLA, 5.9-6.4 against 4.1-4.3 s per
+        10^6; the whole sampler converted to TensorFlow Lite (XNNPACK), in
+        chunks of 512 to 16,384 rows, 3.8-5.8 against 3.7-4.4 s; the products
+        in TensorFlow without XLA (oneDNN) and only the splines compiled,
+        3.4-4.9 against 3.8-4.6 s (this machine's noise).
         """
         import tensorflow as tf
 
