@@ -696,9 +696,9 @@ class FlowDensity(_NetworkDensity):
         (:meth:`_new_units`; the first property's spline parameters depend on
         the halo features alone), from the units before it — the same numbers
         as a whole MADE pass per property (the masked-out weights are zero),
-        for a seventh of their arithmetic (25 thousand multiply-adds per
-        halo and layer with the defaults, less than one whole pass's 43
-        thousand).  Hidden units are kept as (n, units); the spline parameters
+        for a sixth of their arithmetic (29 thousand multiply-adds per
+        halo and layer with the defaults, 25 thousand without the M_h hinges;
+        less than one whole pass's 46 thousand).  Hidden units are kept as (n, units); the spline parameters
         come out of their matrix product transposed, (parameters, n), for
         :meth:`spline_forward`.  Against
         the previous sampler (hidden units of every needed degree recomputed
