@@ -417,7 +417,10 @@ class FlowDensity(_NetworkDensity):
         1.753-1.780 and 1.764-1.780 nats.  Knots every 0.25 dex from 11 to 14
         gave 0.077-0.177 (0.123), 0.065-0.162 and 2.1-3.7 points; at 12, 12.5,
         13 and 13.5 only, 0.052-0.204 (0.114), 0.068-0.094 and 3.0-3.3 points
-        (the worst coverage then at 10.5-11).
+        (the worst coverage then at 10.5-11).  With these knots, the second
+        layer taking (R, M*, sSFR, g-i) instead of the reverse order (g-i last
+        in both layers) did worse: 0.132-0.188 (0.167), 0.077-0.118 and
+        1.9-3.4 points.
     learning_rate, batch_size, epochs, patience : Adam's step, batch, the most
         epochs and how many epochs without a better validation loss stop training.
         Batches of 1,024 at a step of 2e-3, with the training step compiled by
