@@ -29,8 +29,8 @@
 #   autoregressive layers of monotonic rational-quadratic splines (16 bins over ±8 standard
 #   deviations: the radii of cluster galaxies reach 7 standard deviations) whose knots a masked
 #   network computes from the five halo features (and the hinges $\max(0, \log M_h - k)$ for
-#   $k = 11, 11.5, \dots, 14$, so that the spreads can turn with halo mass) and the properties before it, the second layer taking the properties in reverse order
-#   (TensorFlow Probability);
+#   $k = 11, 11.5, \dots, 14$, so that the spreads can turn with halo mass) and the properties
+#   before it, the second layer taking the properties in reverse order (TensorFlow Probability);
 # - **gaussian**: a network giving each halo a mean and a full 4 × 4 covariance;
 # - **residual**: a cheap baseline — LightGBM's mean of each property plus the four residuals
 #   (out of fold) of one of the 50 nearest training haloes.
