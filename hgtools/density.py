@@ -369,8 +369,9 @@ class FlowDensity(_NetworkDensity):
         an earlier catalogue) and drew 10^6 galaxies faster (9.5 s against 10.8 s
         on two cores).  In TFP's conditional MADE the first property of each
         layer gets spline parameters affine in the halo features (no hidden
-        unit feeds it), hence ``mass_knots``; feeding the MADEs an embedding of the features beside
-        them (a 64-unit ReLU layer, then 16 tanh units) raised the full-size
+        unit feeds it), hence ``mass_knots``; feeding the MADEs an embedding
+        of the features beside them (a 64-unit ReLU layer, then 16 tanh
+        units) raised the full-size
         validation log-density from 1.765 to 1.778 and 1.773 nats (seeds 0 and 1)
         but did not better the top M_h bin (13-15.5) over the fit-to-fit
         scatter: largest conditional-std error 0.112 and 0.164 against 0.162,
@@ -701,8 +702,9 @@ class FlowDensity(_NetworkDensity):
         as a whole MADE pass per property (the masked-out weights are zero),
         for a sixth of their arithmetic (29 thousand multiply-adds per
         halo and layer with the defaults, 25 thousand without the M_h hinges;
-        less than one whole pass's 46 thousand).  Hidden units are kept as (n, units); the spline parameters
-        come out of their matrix product transposed, (parameters, n), for
+        less than one whole pass's 46 thousand).  Hidden units are kept as
+        (n, units); the spline parameters come out of their matrix product
+        transposed, (parameters, n), for
         :meth:`spline_forward`.  Against
         the previous sampler (hidden units of every needed degree recomputed
         for each property, splines along the last axis), the full-size flow
