@@ -193,9 +193,11 @@ def _tensorflow():
 
 
 #: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory; a power of two).
-#: For the XLA-compiled flow's sampler, 10^6 draws (two per process, 2026-11-27): 32,768 rows 7.6-9.0 s,
-#: 8,192 8.3-8.6 s, 16,384 8.3-9.8 s, 65,536 8.2-8.4 s, 131,072 8.5-8.8 s.
-CHUNK_ROWS = 32_768
+#: The flow's sampler, one thread, 2^19 draws, runs alternated in one process (2026-11-28): 4,096 rows
+#: 2.8-4.4 us per draw (median 3.5) against 3.5-4.0 (3.7) with 32,768, whose rows' hidden units no
+#: longer fit in the core's cache (the networks of (128, 128): 4.5-5.5 against 4.7-5.8); 2,048 rows
+#: were no faster.  The flow's log-density and the Gaussian network's draws took as long with either.
+CHUNK_ROWS = 4096
 #: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
 #: to :data:`CHUNK_ROWS`, so that XLA compiles a function for a handful of shapes only.
 MIN_PADDED_ROWS = 1024
@@ -366,8 +368,23 @@ class FlowDensity(_NetworkDensity):
         three layers of 219 units and one spline layer of 12 bins; on the
         full-size embedded universe two spline layers on two 128-unit layers
         reached a higher validation log-density (2.018 against 1.979 nats on
-        an earlier catalogue) and drew 10^6 galaxies faster (9.5 s against 10.8 s
-        on two cores).  In TFP's conditional MADE the first property of each
+        an earlier catalogue).  Two layers of 64 units then did as well as
+        two of 128 for 44 % of the sampler's arithmetic (one thread, 3.5
+        instead of 5.0 us per draw, medians of six alternated runs of 2^19
+        draws, 4,096 rows per call).  Four fits each (model
+        seeds 0-3, the full-size catalogue of seed 0, the chapter's scores,
+        with ``mass_knots``, 2026-11-28), (128, 128) against (64, 64):
+        validation log-density 1.764-1.780 (mean 1.771) and 1.769-1.778
+        (1.773) nats; largest conditional-std error per M_h bin 0.096-0.179
+        (mean 0.140) and 0.117-0.137 (0.126); residual correlation
+        0.094-0.104 and 0.068-0.082; coverage 2.3-3.6 and 2.7-3.2 points;
+        KL estimate 0.071-0.085 and 0.072-0.083 nats.  Also measured:
+        (96, 96): 1.767-1.781 nats, 0.081-0.267, 0.076-0.095, 1.9-3.1
+        points; 8 bins on (128, 128): 1.760-1.768 nats, 0.061-0.160,
+        0.073-0.095, 2.3-3.4 points; 12 bins: 1.756-1.777 nats, 0.086-0.227,
+        0.086-0.116, 2.0-3.2 points; 8 bins on (96, 96): 1.738-1.765 nats
+        and an energy distance up to 1.51 times its noise floor.  In TFP's
+        conditional MADE the first property of each
         layer gets spline parameters affine in the halo features (no hidden
         unit feeds it), hence ``mass_knots``; feeding the MADEs an embedding
         of the features beside them (a 64-unit ReLU layer, then 16 tanh
@@ -376,7 +393,7 @@ class FlowDensity(_NetworkDensity):
         but did not better the top M_h bin (13-15.5) over the fit-to-fit
         scatter: largest conditional-std error 0.112 and 0.164 against 0.162,
         residual correlation 0.085 and 0.106 against 0.070, coverage 2.2 and
-        3.0 against 2.7 points (2026-11-28); not adopted.
+        3.0 against 2.7 points (2026-11-28, on (128, 128)); not adopted.
     n_bins : int
         Spline bins.
     bound : float
@@ -500,7 +517,7 @@ class FlowDensity(_NetworkDensity):
 
     name = "flow"
 
-    def __init__(self, hidden: tuple[int, ...] = (128, 128), n_bins: int = 16, bound: float = 8.0,
+    def __init__(self, hidden: tuple[int, ...] = (64, 64), n_bins: int = 16, bound: float = 8.0,
                  n_layers: int = 2, mass_knots: tuple[float, ...] = MASS_KNOTS, learning_rate: float = 2e-3,
                  batch_size: int = 1024, epochs: int = 200, patience: int = 12, lr_drops: int = 2,
                  jit_compile: bool = True, random_state: int = 0, verbose: bool = False):
@@ -700,9 +717,10 @@ class FlowDensity(_NetworkDensity):
         (:meth:`_new_units`; the first property's spline parameters depend on
         the halo features alone), from the units before it — the same numbers
         as a whole MADE pass per property (the masked-out weights are zero),
-        for a sixth of their arithmetic (29 thousand multiply-adds per
-        halo and layer with the defaults, 25 thousand without the M_h hinges;
-        less than one whole pass's 46 thousand).  Hidden units are kept as
+        for a sixth of their arithmetic (with the default networks 12.7
+        thousand multiply-adds per halo and layer, 10.5 thousand without the
+        M_h hinges, less than one whole pass's 20 thousand; with (128, 128)
+        29, 25 and 46 thousand).  Hidden units are kept as
         (n, units); the spline parameters come out of their matrix product
         transposed, (parameters, n), for
         :meth:`spline_forward`.  Against
