@@ -193,11 +193,11 @@ def _tensorflow():
 
 
 #: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory; a power of two).
-#: The flow's sampler, one thread, 2^19 draws, runs alternated in one process (2026-11-28): 4,096 rows
-#: 2.8-4.4 us per draw (median 3.5) against 3.5-4.0 (3.7) with 32,768, whose rows' hidden units no
-#: longer fit in the core's cache (the networks of (128, 128): 4.5-5.5 against 4.7-5.8); 2,048 rows
-#: were no faster.  The flow's log-density and the Gaussian network's draws took as long with either.
-CHUNK_ROWS = 4096
+#: The flow's sampler (networks of (64, 64)), 2^19 draws, three runs each alternated in one process
+#: (2026-11-28): on two threads 32,768 rows took 1.4-1.6 us per draw, 16,384 1.5-1.6, 8,192 1.8-2.1 and
+#: 4,096 1.9-2.2; on one thread (as populate's workers) 2.7 against 2.4-2.8 with 4,096 rows, too little
+#: to make the draws depend on the thread count (other chunks give other float32 rounding).
+CHUNK_ROWS = 32_768
 #: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
 #: to :data:`CHUNK_ROWS`, so that XLA compiles a function for a handful of shapes only.
 MIN_PADDED_ROWS = 1024
@@ -369,9 +369,9 @@ class FlowDensity(_NetworkDensity):
         full-size embedded universe two spline layers on two 128-unit layers
         reached a higher validation log-density (2.018 against 1.979 nats on
         an earlier catalogue).  Two layers of 64 units then did as well as
-        two of 128 for 44 % of the sampler's arithmetic (one thread, 3.5
-        instead of 5.0 us per draw, medians of six alternated runs of 2^19
-        draws, 4,096 rows per call).  Four fits each (model
+        two of 128 for 44 % of the sampler's arithmetic (one thread, 3.5-4.0
+        instead of 4.7-5.8 us per draw, six alternated runs of 2^19 draws).
+        Four fits each (model
         seeds 0-3, the full-size catalogue of seed 0, the chapter's scores,
         with ``mass_knots``, 2026-11-28), (128, 128) against (64, 64):
         validation log-density 1.764-1.780 (mean 1.771) and 1.769-1.778
