@@ -368,32 +368,31 @@ class FlowDensity(_NetworkDensity):
         three layers of 219 units and one spline layer of 12 bins; on the
         full-size embedded universe two spline layers on two 128-unit layers
         reached a higher validation log-density (2.018 against 1.979 nats on
-        an earlier catalogue).  Two layers of 64 units then did as well as
-        two of 128 for 44 % of the sampler's arithmetic (one thread, 3.5-4.0
-        instead of 4.7-5.8 us per draw, six alternated runs of 2^19 draws).
-        Four fits each (model
-        seeds 0-3, the full-size catalogue of seed 0, the chapter's scores,
-        with ``mass_knots``, 2026-11-28), (128, 128) against (64, 64):
-        validation log-density 1.764-1.780 (mean 1.771) and 1.769-1.778
-        (1.773) nats; largest conditional-std error per M_h bin 0.096-0.179
-        (mean 0.140) and 0.117-0.137 (0.126); residual correlation
-        0.094-0.104 and 0.068-0.082; coverage 2.3-3.6 and 2.7-3.2 points;
-        KL estimate 0.071-0.085 and 0.072-0.083 nats.  Also measured:
-        (96, 96): 1.767-1.781 nats, 0.081-0.267, 0.076-0.095, 1.9-3.1
-        points; 8 bins on (128, 128): 1.760-1.768 nats, 0.061-0.160,
-        0.073-0.095, 2.3-3.4 points; 12 bins: 1.756-1.777 nats, 0.086-0.227,
-        0.086-0.116, 2.0-3.2 points; 8 bins on (96, 96): 1.738-1.765 nats
-        and an energy distance up to 1.51 times its noise floor.  In TFP's
-        conditional MADE the first property of each
-        layer gets spline parameters affine in the halo features (no hidden
-        unit feeds it), hence ``mass_knots``; feeding the MADEs an embedding
-        of the features beside them (a 64-unit ReLU layer, then 16 tanh
-        units) raised the full-size
-        validation log-density from 1.765 to 1.778 and 1.773 nats (seeds 0 and 1)
-        but did not better the top M_h bin (13-15.5) over the fit-to-fit
-        scatter: largest conditional-std error 0.112 and 0.164 against 0.162,
-        residual correlation 0.085 and 0.106 against 0.070, coverage 2.2 and
-        3.0 against 2.7 points (2026-11-28, on (128, 128)); not adopted.
+        an earlier catalogue).  Two layers of 64 units then did as well as two
+        of 128 for 44 % of the sampler's arithmetic (one thread, 3.5-4.0
+        instead of 4.7-5.8 us per draw, six alternated runs of 2^19
+        draws).  Four fits each (model seeds 0-3, the full-size catalogue of
+        seed 0, the chapter's scores, with ``mass_knots``, 2026-11-28), (128,
+        128) against (64, 64): validation log-density 1.764-1.780 (mean
+        1.771) and 1.769-1.778 (1.773) nats; largest conditional-std error
+        per M_h bin 0.096-0.179 (mean 0.140) and 0.117-0.137 (0.126);
+        residual correlation 0.094-0.104 and 0.068-0.082; coverage 2.3-3.6
+        and 2.7-3.2 points; KL estimate 0.071-0.085 and 0.072-0.083
+        nats.  Also measured: (96, 96): 1.767-1.781 nats, 0.081-0.267,
+        0.076-0.095, 1.9-3.1 points; 8 bins on (128, 128): 1.760-1.768 nats,
+        0.061-0.160, 0.073-0.095, 2.3-3.4 points; 12 bins: 1.756-1.777 nats,
+        0.086-0.227, 0.086-0.116, 2.0-3.2 points; 8 bins on (96, 96):
+        1.738-1.765 nats and an energy distance up to 1.51 times its noise
+        floor.  In TFP's conditional MADE the first property of each layer
+        gets spline parameters affine in the halo features (no hidden unit
+        feeds it), hence ``mass_knots``; feeding the MADEs an embedding of
+        the features beside them (a 64-unit ReLU layer, then 16 tanh units)
+        raised the full-size validation log-density from 1.765 to 1.778 and
+        1.773 nats (seeds 0 and 1) but did not better the top M_h bin
+        (13-15.5) over the fit-to-fit scatter: largest conditional-std error
+        0.112 and 0.164 against 0.162, residual correlation 0.085 and 0.106
+        against 0.070, coverage 2.2 and 3.0 against 2.7 points (2026-11-28,
+        on (128, 128)); not adopted.
     n_bins : int
         Spline bins.
     bound : float
@@ -411,8 +410,9 @@ class FlowDensity(_NetworkDensity):
         the validation log-density (1.782 and 1.739 against 1.812 nats).
     n_layers : int
         Autoregressive layers.  One layer (as Rodrigues et al. 2025) draws
-        faster — on one core 168 thousand galaxies/s with these networks and
-        233 thousand with (64, 64), against 93 thousand with two layers — but
+        faster — on one core 168 thousand galaxies/s with networks of (128,
+        128) and 233 thousand with (64, 64), against 93 thousand with two
+        layers of (128, 128), before their sampler was rewritten — but
         fitted the full-size catalogue of seed 0 worse (validation log-density
         1.769 and 1.775 against 1.811 nats; all three fitted in one two-worker
         pool), and its draws missed the 68 % coverage by up to 11.7 and 10.8
