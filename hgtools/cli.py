@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -294,11 +296,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(command: str, message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"hgtools {command}: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hgtools`` command."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # a warning is one line naming the command, as the errors are
+            warnings.showwarning = functools.partial(_show_warning, args.command)
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"hgtools {args.command}: interrupted; nothing half-written was left", file=sys.stderr)
         return 130

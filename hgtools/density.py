@@ -76,6 +76,10 @@ def _check_y(Y, n: int, name: str = "Y") -> np.ndarray:
     return Y
 
 
+class ExtrapolationWarning(UserWarning):
+    """Haloes outside the range of halo features a density model was trained on."""
+
+
 def check_n_draws(n_draws) -> int:
     """``n_draws`` as an int, or a ValueError naming it."""
     if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
@@ -100,6 +104,7 @@ class DensityModel(BaseEstimator):
 
     def _fit_scaling(self, X, Y) -> None:
         self.x_mean_, self.x_scale_ = X.mean(axis=0), X.std(axis=0)
+        self.x_min_, self.x_max_ = X.min(axis=0), X.max(axis=0)
         self.y_mean_, self.y_scale_ = Y.mean(axis=0), Y.std(axis=0)
         for what, scale in (("X", self.x_scale_), ("Y", self.y_scale_)):
             if not (scale > 0).all():
@@ -112,8 +117,10 @@ class DensityModel(BaseEstimator):
     def fit(self, X, Y, X_val=None, Y_val=None):
         """Fit on haloes X (n, 5) and their galaxies Y (n, 4), stopping early on (X_val, Y_val) if given.
 
-        Sets ``fit_seconds_`` and, with a validation set and a density,
-        ``validation_log_prob_`` (mean log p(Y_val | X_val) [nats], catalogue units).
+        Sets ``fit_seconds_``, the training range of the halo features
+        (``x_min_``, ``x_max_``, catalogue units) and, with a validation set and
+        a density, ``validation_log_prob_`` (mean log p(Y_val | X_val) [nats],
+        catalogue units).
         """
         X = _check_x(X)
         Y = _check_y(Y, len(X))
@@ -134,21 +141,50 @@ class DensityModel(BaseEstimator):
 
         ``seed`` is anything :func:`numpy.random.default_rng` takes (an int,
         or a list such as ``[seed, partition]``); the same seed and haloes give
-        the same draws.
+        the same draws.  Warns (:class:`ExtrapolationWarning`) when haloes lie outside the
+        training range of a feature (:meth:`outside_training_range`).
         """
         self._check_fitted()
         n_draws = check_n_draws(n_draws)
         x = self._standardise(X)
+        self._warn_outside(X)
         z = self._sample_std(x, n_draws, np.random.default_rng(seed))
         return self.y_mean_ + self.y_scale_ * z
 
     def log_prob(self, X, Y) -> np.ndarray:
-        """log p(Y | X) [nats] in catalogue units, shape (n,)."""
+        """log p(Y | X) [nats] in catalogue units, shape (n,); warns as :meth:`sample` outside the training range."""
         self._check_fitted()
         if not self.has_log_prob:
             raise NotImplementedError(f"the {self.name} model has no density")
         x, y = self._standardise(X, Y)
+        self._warn_outside(X)
         return self._log_prob_std(x, y) - np.log(self.y_scale_).sum()
+
+    def outside_training_range(self, X) -> np.ndarray:
+        """Whether each halo of X (n, 5) has a feature outside the range the model was trained on: (n,) bool.
+
+        There the model extrapolates: a flow's draws can pile up at the edges of
+        its splines (beyond them it is the identity in standardised units), and
+        their log-density can be non-finite.  All False for a model saved
+        without its training range (before hgtools recorded it).
+        """
+        self._check_fitted()
+        X = _check_x(X)
+        if getattr(self, "x_min_", None) is None:
+            return np.zeros(len(X), dtype=bool)
+        return ((X < self.x_min_) | (X > self.x_max_)).any(axis=1)
+
+    def _warn_outside(self, X) -> None:
+        import warnings
+
+        outside = self.outside_training_range(X)
+        if outside.any():
+            X = np.asarray(X, dtype=float)
+            features = [f"{f} in [{lo:.3g}, {hi:.3g}] {SCHEMA[f].unit}".rstrip()
+                        for j, (f, lo, hi) in enumerate(zip(FEATURES, self.x_min_, self.x_max_))
+                        if ((X[:, j] < lo) | (X[:, j] > hi)).any()]
+            warnings.warn(f"{outside.sum():,} of {len(X):,} haloes lie outside the {self.name} model's training "
+                          f"range ({'; '.join(features)}): it extrapolates there", ExtrapolationWarning, stacklevel=3)
 
     def mean(self, X, n_draws: int = 100, seed: int = 0) -> np.ndarray:
         """The mean of ``n_draws`` draws per halo (n, 4): the model's E[Y | X] up to sampling noise."""
@@ -166,11 +202,13 @@ class DensityModel(BaseEstimator):
 
     # saving: plain arrays (no pickles) and a JSON card
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"x_mean": self.x_mean_, "x_scale": self.x_scale_, "y_mean": self.y_mean_, "y_scale": self.y_scale_}
+        return {"x_mean": self.x_mean_, "x_scale": self.x_scale_, "y_mean": self.y_mean_, "y_scale": self.y_scale_,
+                "x_min": self.x_min_, "x_max": self.x_max_}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.x_mean_, self.x_scale_ = arrays["x_mean"], arrays["x_scale"]
         self.y_mean_, self.y_scale_ = arrays["y_mean"], arrays["y_scale"]
+        self.x_min_, self.x_max_ = arrays.get("x_min"), arrays.get("x_max")  # absent from folders saved before
 
 
 # ---------------------------------------------------------------------------
@@ -1114,6 +1152,6 @@ def _load_booster(path: Path):
         raise ModelFileError(f"{path} is not a LightGBM text model (damaged?): {err}") from None
 
 
-__all__ = ["DENSITY_MODELS", "DensityModel", "FlowDensity", "GaussianDensity", "KIND", "ResidualDensity",
+__all__ = ["DENSITY_MODELS", "DensityModel", "ExtrapolationWarning", "FlowDensity", "GaussianDensity", "KIND", "ResidualDensity",
            "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density", "make_density",
            "predict_draws", "save_density"]

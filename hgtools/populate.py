@@ -474,8 +474,13 @@ def paint(table: pd.DataFrame, models: str | os.PathLike, *, fingerprint: str | 
 
 def _paint_part(piece: dict, i: int, delta3: np.ndarray | None, models: str, fingerprint: str,
                 folder: str, box_size: float | None, metadata: dict, released_model: str = "raw-LGBM",
-                base_model: str | None = None) -> int:
-    """Read, check, paint and write partition ``i`` (atomically); return its number of rows.
+                base_model: str | None = None) -> tuple[int, int]:
+    """Read, check, paint and write partition ``i`` (atomically); return its rows and its haloes out of range.
+
+    The second number counts the haloes outside a density model's training
+    range (:meth:`hgtools.density.DensityModel.outside_training_range`; 0 for
+    point models): the run reports their total once, instead of a warning from
+    every partition on the workers' terminals.
 
     The partition is read here, in the task that paints it: with the reading as
     a task of its own (``halo_frame(pieces).to_delayed()``), workers read
@@ -493,12 +498,19 @@ def _paint_part(piece: dict, i: int, delta3: np.ndarray | None, models: str, fin
         _validate(table, piece, FEATURES, None)
         if box_size is not None and all(c in table for c in POSITIONS):
             _validate(table, piece, POSITIONS, box_size)
-    painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model,
-                    draws=metadata["draws"], seed=[metadata["seed"], i])  # one seed per partition: resumable
+    from hgtools.density import ExtrapolationWarning
+
+    (kind, model), = _loaded_set(models, fingerprint, released_model, base_model)[:1]
+    outside = int(model.outside_training_range(table[list(FEATURES)].to_numpy(dtype=float)).sum()) \
+        if kind == "draws" and len(table) else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        painted = paint(table, models, fingerprint=fingerprint, released_model=released_model, base_model=base_model,
+                        draws=metadata["draws"], seed=[metadata["seed"], i])  # one seed per partition: resumable
     if Path(folder).is_dir():  # else its run has ended (this was a repeat of a finished part): write nothing
         write_table(painted, Path(folder) / part_name(i), {**metadata, "partition": i, "input": _where(piece)},
                     overwrite=True)
-    return len(painted)
+    return len(painted), outside
 
 
 def part_name(i: int) -> str:
@@ -519,6 +531,7 @@ class PopulateResult:
     rows: int  # galaxies written by this run (haloes painted × draws)
     seconds: float
     dashboard: str | None
+    outside: int = 0  # haloes of this run outside a density model's training range
 
     @property
     def rate(self) -> float:
@@ -722,10 +735,10 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     metadata = {"source": "populate", "models": manifest["models"], "model_fingerprint": fingerprint, "model_kind": kind,
                 "seed": seed, "draws": draws, "box_size": box_size, "delta3": manifest["delta3"],
                 "units": {c: SCHEMA[c].unit for c in (*FEATURES, *POSITIONS) if c in SCHEMA}}
-    rows, dashboard = 0, None
+    rows, outside, dashboard = 0, 0, None
     if todo:
         try:
-            rows, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
+            rows, outside, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
                                    metadata, needs_delta3, delta3_min_mass, rows_per_partition, workers, scheduler,
                                    progress, "paint" in columns, released_model, base_model)
         except BaseException:
@@ -740,7 +753,8 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     seconds = time.perf_counter() - t0
     summary = {**manifest, "versions": software_versions(), "parts": [part_name(i) for i in range(len(pieces))],
                "rows": int(sum(p["rows"] for p in pieces)), "last_run": {
-                   "partitions_painted": len(todo), "rows_painted": rows, "seconds": round(seconds, 2)}}
+                   "partitions_painted": len(todo), "rows_painted": rows, "seconds": round(seconds, 2),
+                   "haloes_outside_training_range": outside}}
     with atomic_write(partial / SUMMARY) as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=json_default))
     if out.exists():  # overwrite: swap the old result aside, then remove it
@@ -751,12 +765,15 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         shutil.rmtree(aside, ignore_errors=True)
     else:
         os.replace(partial, out)
-    return PopulateResult(out, len(pieces), len(todo), rows, seconds, dashboard)
+    if outside and progress:
+        report(f"populate: {outside:,} of the haloes painted lie outside the density model's training range; "
+               "their galaxies are extrapolations (counted in populate.json)")
+    return PopulateResult(out, len(pieces), len(todo), rows, seconds, dashboard, outside)
 
 
 def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_delta3, min_mass, rows_per_slab,
-         workers, scheduler, progress, paint_column, released_model, base_model) -> tuple[int, str | None]:
-    """Submit the painting of the partitions ``todo`` (and delta_3 when needed) and wait for them."""
+         workers, scheduler, progress, paint_column, released_model, base_model) -> tuple[int, int, str | None]:
+    """Paint the partitions ``todo`` (and count delta_3 when needed): galaxies written, haloes out of range, dashboard."""
     from dask import delayed
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -773,11 +790,12 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
                                       metadata, released_model, base_model, dask_key_name=f"{tag}-{i}")
                  for i in todo]
         futures = client.compute(tasks, retries=1)
-        t0, rows = time.perf_counter(), 0
+        t0, rows, outside = time.perf_counter(), 0, 0
         bar = tqdm(total=len(todo), desc="populate", unit="partition", disable=not progress)
         try:
             for future in as_completed(futures):
-                rows += future.result()
+                part_rows, part_outside = future.result()
+                rows, outside = rows + part_rows, outside + part_outside
                 bar.update()
                 bar.set_postfix_str(f"{rows / max(time.perf_counter() - t0, 1e-9):,.0f} galaxies/s")
             # A worker lost after finishing a partition makes Dask recompute it while its future is held:
@@ -795,7 +813,7 @@ def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_d
             raise
         finally:
             bar.close()
-        return rows, dashboard
+        return rows, outside, dashboard
     finally:
         client.close()
         if cluster is not None:

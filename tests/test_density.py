@@ -70,6 +70,40 @@ def test_save_load_round_trip(fitted, name, tmp_path):
         density.save_density(model, folder)
 
 
+@pytest.mark.parametrize("name", density.DENSITY_MODELS)
+def test_haloes_outside_the_training_range_are_named(fitted, name, tmp_path):
+    import warnings
+
+    model = fitted[name]
+    X, Y = law(50, 2)
+    X = np.clip(X, model.x_min_, model.x_max_)  # the corners are in range
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", density.ExtrapolationWarning)
+        model.sample(X, seed=1)
+    assert not model.outside_training_range(X).any()
+    X[7, 2] = model.x_max_[2] + 1.0  # one halo with a spin beyond the training range
+    with pytest.warns(density.ExtrapolationWarning, match=r"1 of 50 haloes .*\(S_h in \[") as caught:
+        model.sample(X, seed=1)
+    assert len(caught) == 1
+    np.testing.assert_array_equal(np.flatnonzero(model.outside_training_range(X)), [7])
+    if model.has_log_prob:
+        with pytest.warns(density.ExtrapolationWarning, match="1 of 50 haloes"):
+            model.log_prob(X, Y)
+    # a folder saved before the range was recorded loads, and warns about nothing
+    folder = density.save_density(model, tmp_path / name)
+    with np.load(folder / "arrays.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files if k not in ("x_min", "x_max")}
+    np.savez(folder / "arrays.npz", **arrays)
+    old, _ = density.load_density(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", density.ExtrapolationWarning)
+        expected = model.sample(X, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", density.ExtrapolationWarning)
+        np.testing.assert_array_equal(old.sample(X, seed=1), expected)
+    assert not old.outside_training_range(X).any()
+
+
 def test_gaussian_log_prob_is_scipys(fitted):
     model = fitted["gaussian"]
     X, Y = law(30, 5)
@@ -305,6 +339,15 @@ def test_train_density_and_predict_draws(small_catalogue, tmp_path, capsys):
     assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(again),
                      "--draws", "3", "--seed", "5"]) == 0
     pd.testing.assert_frame_equal(table, pd.read_parquet(again))
+    # a halo beyond the training range: drawn, with a one-line warning naming the command
+    odd = tmp_path / "odd.csv"
+    small_catalogue[["ID", *FEATURES]].iloc[:3].assign(S_h=[0.05, 0.05, 0.9]).to_csv(odd, index=False)
+    capsys.readouterr()
+    assert cli.main(["predict", "--models", str(models), "--halos", str(odd), "--out", str(tmp_path / "odd.parquet"),
+                     "--draws", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "hgtools predict: warning: 1 of 3 haloes lie outside the flow model's training range (S_h in" in err
+    assert "Traceback" not in err and "warnings.warn" not in err
     # refusals: nothing written, a clear message, no traceback
     assert cli.main(["predict", "--models", str(models), "--halos", str(halos), "--out", str(tmp_path / "x.parquet"),
                      "--draws", "0"]) != 0

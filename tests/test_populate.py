@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -330,7 +331,7 @@ def test_a_repeated_partition_of_a_finished_run_writes_nothing(tmp_path, model_s
     meta = {"draws": 1, "seed": 0}
     gone = tmp_path / ".painted.partial"
     args = (str(model_set), pop.model_fingerprint(model_set))
-    assert pop._paint_part(piece, 3, None, *args, str(gone), None, meta) == 50
+    assert pop._paint_part(piece, 3, None, *args, str(gone), None, meta) == (50, 0)
     assert not gone.exists()
     gone.mkdir()
     pop._paint_part(piece, 3, None, *args, str(gone), None, meta)
@@ -395,3 +396,11 @@ def test_a_density_model_draws_galaxies_partition_by_partition(tmp_path, cluster
     again = pop.populate(folder, src, tmp_path / "again", draws=3, seed=4, rows_per_partition=200,
                          scheduler=cluster.scheduler_address, progress=False)
     pd.testing.assert_frame_equal(_read(again.out), got)
+    assert result.outside == again.outside == 0
+    # haloes beyond the training range are counted once for the run, not warned about by every partition
+    table.loc[[5, 250, 251], "C_h"] = flow.x_max_[1] + 0.1
+    table.to_parquet(tmp_path / "odd.parquet", row_group_size=200)
+    odd = pop.populate(folder, tmp_path / "odd.parquet", tmp_path / "odd", rows_per_partition=200,
+                       scheduler=cluster.scheduler_address, progress=False)
+    assert odd.outside == 3
+    assert json.loads((odd.out / pop.SUMMARY).read_text())["last_run"]["haloes_outside_training_range"] == 3
