@@ -180,7 +180,8 @@ class DensityModel(BaseEstimator):
         outside = self.outside_training_range(X)
         if outside.any():
             X = np.asarray(X, dtype=float)
-            features = [f"{f} in [{lo:.3g}, {hi:.3g}] {SCHEMA[f].unit}".rstrip()
+            units = {f: "" if SCHEMA[f].unit == "dimensionless" else f" {SCHEMA[f].unit}" for f in FEATURES}
+            features = [f"{f} in [{lo:.3g}, {hi:.3g}]{units[f]}"
                         for j, (f, lo, hi) in enumerate(zip(FEATURES, self.x_min_, self.x_max_))
                         if ((X[:, j] < lo) | (X[:, j] > hi)).any()]
             warnings.warn(f"{outside.sum():,} of {len(X):,} haloes lie outside the {self.name} model's training "

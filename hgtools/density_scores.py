@@ -17,6 +17,11 @@ Sample-based scores, for any source:
 
 Scores only a universe that knows its law allows (draws of the truth, its density):
 
+- the per-bin scores above and :func:`calibration` measured against many
+  draws of the true law per halo instead of the one true galaxy (``truth`` of
+  shape (k, n, 4)): the same quantities with the noise of the finite test
+  split mostly taken out, so that what remains is the model's own error;
+
 - :func:`calibration`: PIT histograms and the coverage of central 68 % / 95 %
   intervals, per property and per M_h bin;
 - :func:`energy_distances` (:func:`mean_energy_distance`): the conditional
@@ -49,25 +54,36 @@ LEVELS = (0.68, 0.95)
 GOALS = {"1D KS, largest": 0.015, "2D KS, largest": 0.02, "coverage error, largest [points]": 2.0,
          "conditional std, largest relative error": 0.10, "residual correlation, largest error": 0.05,
          "energy distance / noise floor": 1.5}
+#: The per-bin scores measured against draws of the true law (:func:`summary`'s ``law``), and their goals.
+VS_LAW = {"conditional std, largest relative error": "conditional std vs law, largest relative error",
+          "residual correlation, largest error": "residual correlation vs law, largest error",
+          "coverage error, largest [points]": "coverage vs law, largest error [points]"}
+GOALS |= {VS_LAW[score]: GOALS[score] for score in VS_LAW}
 
 
-def _check(draws, truth, log_mass=None, *, name: str = "truth") -> tuple[np.ndarray, np.ndarray]:
+def _check(draws, truth, log_mass=None, *, name: str = "truth",
+           truth_draws: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``draws`` as (n_draws, n, 4) and ``truth`` as (n, 4), both finite (``name``: truth's name in errors).
 
-    ``log_mass``, when given, must hold one finite M_h per halo.
+    With ``truth_draws``, ``truth`` may also be draws of the true law (k, n, 4),
+    and comes back as (k, n, 4) either way.  ``log_mass``, when given, must
+    hold one finite M_h per halo.
     """
     d, t = np.asarray(draws, dtype=float), np.asarray(truth, dtype=float)
     if d.ndim == 2:
         d = d[None]
-    if d.ndim != 3 or t.ndim != 2 or d.shape[1:] != t.shape or t.shape[1] != len(TARGETS):
-        raise ValueError(f"draws must have shape (n_draws, n, {len(TARGETS)}) and {name} (n, {len(TARGETS)}); "
+    if truth_draws and t.ndim == 2:
+        t = t[None]
+    if d.ndim != 3 or t.ndim != 2 + truth_draws or d.shape[1:] != t.shape[-2:] or d.shape[2] != len(TARGETS):
+        wanted = f"(n, {len(TARGETS)})" + (f" or true draws (k, n, {len(TARGETS)})" if truth_draws else "")
+        raise ValueError(f"draws must have shape (n_draws, n, {len(TARGETS)}) and {name} {wanted}; "
                          f"got {d.shape} and {t.shape}")
     if not (np.isfinite(d).all() and np.isfinite(t).all()):
         raise ValueError(f"draws and {name} must be finite (found NaN or inf)")
     if log_mass is not None:
         m = np.asarray(log_mass, dtype=float)
-        if m.shape != (t.shape[0],) or not np.isfinite(m).all():
-            raise ValueError(f"log_mass must hold one finite M_h per halo, shape ({t.shape[0]},); "
+        if m.shape != (d.shape[1],) or not np.isfinite(m).all():
+            raise ValueError(f"log_mass must hold one finite M_h per halo, shape ({d.shape[1]},); "
                              f"got shape {m.shape}{'' if np.isfinite(m).all() else ' with NaN or inf'}")
     return d, t
 
@@ -105,7 +121,8 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
 
     Parameters
     ----------
-    draws, truth : arrays (n_draws, n, 4) and (n, 4)
+    draws : array (n_draws, n, 4)
+    truth : array (n, 4), or (k, n, 4) draws of the true law (pooled)
     reference : array (n, 4)
         A common conditional mean (the oracle where the source has one); the
         model's residuals are its draws minus it, the truth's the true values minus it.
@@ -118,13 +135,13 @@ def conditional_spread(draws, truth, reference, log_mass, edges=MASS_EDGES,
         pair ``a~b`` (the residual correlation); columns ``value`` (the model's),
         ``truth`` and ``n`` (haloes in the bin).
     """
-    d, t = _check(draws, truth, log_mass)
+    d, t = _check(draws, truth, log_mass, truth_draws=True)
     _, ref = _check(d, reference, name="reference")
     pairs = [(a, b) for i, a in enumerate(TARGETS) for b in TARGETS[i + 1:]]
     rows = []
     for label, inside in mass_bins(log_mass, edges, min_count):
         model_res = (d[:, inside] - ref[inside]).reshape(-1, len(TARGETS))
-        true_res = t[inside] - ref[inside]
+        true_res = (t[:, inside] - ref[inside]).reshape(-1, len(TARGETS))
         for j, target in enumerate(TARGETS):
             rows.append((label, target, model_res[:, j].std(), true_res[:, j].std(), int(inside.sum())))
         with np.errstate(invalid="ignore", divide="ignore"):  # a point model's residuals may have no spread
@@ -211,7 +228,10 @@ def calibration(draws, truth, log_mass, levels=LEVELS, edges=MASS_EDGES, min_cou
 
     A truth lies in the central ``level`` interval of the model when its
     :func:`rank_pit` is within ``level / 2`` of one half (counted as the share
-    of its rank cell that is, :func:`_cell_share`).
+    of its rank cell that is, :func:`_cell_share`).  ``truth`` is the true
+    galaxies (n, 4) or k draws of the true law per halo (k, n, 4), whose
+    shares are averaged: the expected coverage of each halo's intervals under
+    the true law, without most of the noise of one galaxy per halo.
 
     Returns
     -------
@@ -220,9 +240,13 @@ def calibration(draws, truth, log_mass, levels=LEVELS, edges=MASS_EDGES, min_cou
     pit : pandas.DataFrame
         Columns ``target, lo, hi, density`` (density 1 everywhere for a calibrated model).
     """
-    d, t = _check(draws, truth, log_mass)
-    values, n_draws = _rank_pit(d, t), d.shape[0]
-    inside_level = {level: _cell_share(values, n_draws, 0.5 - level / 2, 0.5 + level / 2) for level in levels}
+    d, t = _check(draws, truth, log_mass, truth_draws=True)
+    values, n_draws = np.stack([_rank_pit(d, one) for one in t]), d.shape[0]  # (k, n, 4)
+
+    def share(lo, hi):  # (n, 4): the share of each halo's truths inside [lo, hi]
+        return _cell_share(values, n_draws, lo, hi).mean(axis=0)
+
+    inside_level = {level: share(0.5 - level / 2, 0.5 + level / 2) for level in levels}
     rows = []
     for label, inside in mass_bins(log_mass, edges, min_count):
         for level in levels:
@@ -232,7 +256,7 @@ def calibration(draws, truth, log_mass, levels=LEVELS, edges=MASS_EDGES, min_cou
     edges_pit = np.linspace(0, 1, n_pit_bins + 1)
     hist = []
     for lo, hi in zip(edges_pit[:-1], edges_pit[1:]):
-        density = _cell_share(values, n_draws, lo, hi).mean(axis=0) / (hi - lo)
+        density = share(lo, hi).mean(axis=0) / (hi - lo)
         hist += [(target, lo, hi, float(density[j])) for j, target in enumerate(TARGETS)]
     pit = pd.DataFrame(hist, columns=["target", "lo", "hi", "density"]).sort_values(["target", "lo"], kind="stable")
     return coverage, pit.reset_index(drop=True)
@@ -311,10 +335,13 @@ def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, mode
 
 
 def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
-            coverage: pd.DataFrame | None = None, energy: dict | None = None, kl: float | None = None) -> pd.Series:
+            coverage: pd.DataFrame | None = None, energy: dict | None = None, kl: float | None = None,
+            law: tuple | list | None = None) -> pd.Series:
     """The worst case of each score for one model (the keys of :data:`GOALS`, plus the KL estimate).
 
-    The per-bin scores are those of :func:`worst_cases`.
+    The per-bin scores are those of :func:`worst_cases`; ``law`` holds the
+    spread and coverage tables measured against draws of the true law
+    (:data:`VS_LAW` names their scores; NaN without them).
     """
     worst = worst_cases(spread, coverage)["error"]
     out = {"1D KS, largest": float(marginal.max()), "2D KS, largest": float(joint.max()),
@@ -323,9 +350,12 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
     out["coverage error, largest [points]"] = worst.get("coverage error, largest [points]", np.nan)
     out["energy distance / noise floor"] = energy["ratio"] if energy is not None else np.nan
     out["KL estimate [nats]"] = kl if kl is not None else np.nan
+    vs_law = worst_cases(*law)["error"] if law is not None else pd.Series(dtype=float)
+    for score, name in VS_LAW.items():
+        out[name] = vs_law.get(score, np.nan)
     return pd.Series(out)
 
 
-__all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
+__all__ = ["GOALS", "LEVELS", "VS_LAW", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
            "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit",
            "spread_decomposition", "summary", "worst_cases"]

@@ -88,7 +88,10 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         Only for a source that knows its law: ``sample(features, n_draws, seed)``
         → (n_draws, n, 4) true draws and ``log_prob(features, values)`` → (n,).
         The law is then also scored as a model (column :data:`TRUE_LAW`,
-        :class:`LawModel`): the noise floor of every score on this test split.
+        :class:`LawModel`): the noise floor of every score on this test split;
+        and the per-bin scores are measured once more against ``n_draws``
+        draws of the law per halo (:data:`hgtools.density_scores.VS_LAW`),
+        which takes most of that noise out.
     energy_haloes, energy_draws : size of the energy-distance comparison.
 
     Returns
@@ -96,9 +99,10 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
     dict of pandas.DataFrame
         ``summary`` (one column per model, the rows of
         :func:`hgtools.density_scores.summary`), ``spread``, ``coverage``,
-        ``pit``, ``marginal``, ``joint`` and ``decomposition``
+        ``pit``, ``marginal``, ``joint``, ``decomposition``
         (:func:`hgtools.density_scores.spread_decomposition`, the models with
-        more than one draw) — long tables with a ``model`` column.
+        more than one draw) and, with a law, ``spread vs law`` and ``coverage
+        vs law`` — long tables with a ``model`` column.
     """
     truth = predictions[list(TARGETS)].to_numpy(dtype=float)
     log_mass = predictions["M_h"].to_numpy(dtype=float)
@@ -107,7 +111,8 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         models = {**models, TRUE_LAW: LawModel(truth_law)}
     draws = draw_all(models, predictions, n_draws, seed)
     points = {label: stack_values(predictions, path)[None] for label, path in STACKS.items()}
-    parts = {k: [] for k in ("summary", "spread", "coverage", "pit", "marginal", "joint", "decomposition")}
+    parts = {k: [] for k in ("summary", "spread", "coverage", "pit", "marginal", "joint", "decomposition",
+                             "spread vs law", "coverage vs law")}
     if truth_law is not None:
         rng = np.random.default_rng([seed, 0xED])
         pick = np.sort(rng.choice(len(truth), size=min(energy_haloes, len(truth)), replace=False))
@@ -116,11 +121,15 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
         true_lp = truth_law["log_prob"](features, truth)
         scale = truth.std(axis=0)
         floor = ds.mean_energy_distance(true_b, true_a, scale)
+        law_truth = truth_law["sample"](features, n_draws, seed + 3)  # independent of every model's draws
     law_draws = {TRUE_LAW: draws.pop(TRUE_LAW)} if TRUE_LAW in draws else {}
     for name, values in {**draws, **points, **law_draws}.items():  # the true law last, beside the goals
         marginal, joint = ds.marginal_ks(values, truth), ds.joint_ks(values, truth, log_mass)
         spread = ds.conditional_spread(values, truth, reference, log_mass)
-        coverage = energy = kl = None
+        coverage = energy = kl = law = None
+        if truth_law is not None:
+            law = [ds.conditional_spread(values, law_truth, reference, log_mass), None]
+            parts["spread vs law"].append(law[0].assign(model=name))
         if name in models:
             if len(values) > 1:
                 parts["decomposition"].append(ds.spread_decomposition(values, reference, log_mass).assign(model=name))
@@ -133,7 +142,9 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
                 energy = ds.energy_distances(model_draws, true_a, None, scale, floor=floor)
                 if models[name].has_log_prob:
                     kl = ds.kl_estimate(models[name].log_prob(features.to_numpy(dtype=float), truth), true_lp)
-        parts["summary"].append(ds.summary(marginal, joint, spread, coverage, energy, kl).rename(name))
+                law[1] = ds.calibration(values, law_truth, log_mass)[0]
+                parts["coverage vs law"].append(law[1].assign(model=name))
+        parts["summary"].append(ds.summary(marginal, joint, spread, coverage, energy, kl, law).rename(name))
         parts["spread"].append(spread.assign(model=name))
         parts["marginal"].append(marginal.rename_axis("target").reset_index().assign(model=name))
         parts["joint"].append(joint.rename_axis("relation").reset_index().assign(model=name))

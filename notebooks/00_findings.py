@@ -84,11 +84,13 @@ display(Markdown("\n".join(f"- *{row['claim of the study']}* — **{row['verdict
 # A conditional mean paints every halo with its average galaxy, so populations come out too
 # narrow. Models of the whole distribution p(M*, sSFR, R, colour | halo), scored against the
 # truth ({doc}`08_beyond_mean`; the goal column is what a good model should reach, the true-law
-# column — the law itself, scored with independent draws — how far noise alone takes each score):
+# column — the law itself, scored with independent draws — how far noise alone takes each score;
+# "vs law": measured against many draws of the law per halo, where most of that noise is gone):
 
 # %%
 summary = density_scores(run)["summary"]
 rows = ["1D KS, largest", "2D KS, largest", "conditional std, largest relative error",
-        "coverage error, largest [points]", "energy distance / noise floor"]
+        "coverage error, largest [points]", "coverage vs law, largest error [points]",
+        "energy distance / noise floor"]
 display(summary.loc[[r for r in rows if r in summary.index]].round(3).astype(object).where(
     summary.loc[[r for r in rows if r in summary.index]].notna(), "—"))

@@ -79,6 +79,40 @@ def test_exact_law_scores_well_and_wrong_width_is_caught():
     assert summary["coverage error, largest [points]"] > 15
 
 
+def test_scores_against_draws_of_the_law_take_the_truths_noise_out():
+    mass, mean, truth, draws = world()
+    model, law = draws(49, seed=2), draws(49, seed=5)  # a perfect model; 49 true draws per halo
+    one = ds.calibration(model, truth, mass)[0]
+    many = ds.calibration(model, law, mass)[0]
+    one_error, many_error = (one["coverage"] - one["level"]).abs(), (many["coverage"] - many["level"]).abs()
+    assert many_error.max() < 0.006 and many_error.mean() < one_error.mean() / 2
+    # a model 1.5 times too wide: the truth's rank among its 49 draws is binomial with p = Phi(z / 1.5),
+    # so its expected coverage is an integral over z (a little under the continuous 2 Phi(1.5 x 0.994) - 1)
+    wide = ds.calibration(draws(49, scale=1.5, seed=3), law, mass, levels=(0.68,))[0]
+    z = np.linspace(-8, 8, 4001)
+    ranks = np.arange(50)
+    cell = ds._cell_share((ranks + 0.5) / 50, 49, 0.16, 0.84)
+    expected = np.trapezoid(stats.norm.pdf(z) * (stats.binom.pmf(ranks[:, None], 49, stats.norm.cdf(z / 1.5))
+                                                 * cell[:, None]).sum(axis=0), z)
+    assert expected < 2 * stats.norm.cdf(1.5 * stats.norm.ppf(0.84)) - 1 - 0.005
+    np.testing.assert_allclose(wide["coverage"], expected, atol=0.006)
+    spread = ds.conditional_spread(model, law, mean, mass)
+    stds = spread[spread["quantity"].isin(["stellar_mass", "radius"])]
+    np.testing.assert_allclose(stds["truth"], 0.2, rtol=0.01)
+    pair = spread[spread["quantity"] == "stellar_mass~sSFR"]
+    np.testing.assert_allclose(pair["truth"], 0.5, atol=0.01)
+    # the worst cases against the law are the summary's rows of ds.VS_LAW
+    summary = ds.summary(ds.marginal_ks(model, truth), ds.joint_ks(model, truth, mass),
+                         ds.conditional_spread(model, truth, mean, mass), one, law=(spread, many))
+    assert summary["coverage vs law, largest error [points]"] == pytest.approx(100 * many_error.max())
+    assert summary["conditional std vs law, largest relative error"] < 0.02
+    assert summary["residual correlation vs law, largest error"] < 0.02
+    assert np.isnan(ds.summary(ds.marginal_ks(model, truth), ds.joint_ks(model, truth, mass),
+                               spread)["coverage vs law, largest error [points]"])
+    with pytest.raises(ValueError, match=r"true draws \(k, n, 4\)"):
+        ds.calibration(model, law[:, :10], mass)
+
+
 def test_worst_cases_name_the_bin_and_the_property():
     mass, mean, truth, draws = world()
     model = draws(49, seed=4)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hgtools import density_scores as ds
 from hgtools import sampling
 from hgtools.catalogue import FEATURES, GALAXY_POSITION, HALO_POSITION, TARGETS, prediction_column
 from hgtools.density import DensityModel
@@ -71,6 +72,12 @@ def test_a_perfect_model_scores_perfectly_and_a_wide_one_does_not():
     assert law_column["conditional std, largest relative error"] < 0.05 and law_column["1D KS, largest"] < 0.03
     assert law_column["coverage error, largest [points]"] < 3
     assert set(tables["coverage"]["model"]) == {"exact", "wide", "true law"}
+    # against draws of the law, the noise of one true galaxy per halo is mostly gone
+    assert exact["coverage vs law, largest error [points]"] < 1.5 < wide["coverage vs law, largest error [points]"] / 10
+    assert exact["residual correlation vs law, largest error"] < law_column["residual correlation, largest error"]
+    assert law_column["coverage vs law, largest error [points]"] < 1.5
+    assert set(tables["coverage vs law"]["model"]) == {"exact", "wide", "true law"}
+    assert {"raw stack", "exact"} <= set(tables["spread vs law"]["model"])
 
 
 def test_a_source_without_a_law_has_no_true_law_column():
@@ -79,6 +86,7 @@ def test_a_source_without_a_law_has_no_true_law_column():
                                    reference=mean_of(table[list(FEATURES)]))
     assert "true law" not in tables["summary"].columns and set(tables["coverage"]["model"]) == {"exact"}
     assert np.isnan(tables["summary"].loc["KL estimate [nats]", "exact"])
+    assert tables["summary"].loc[list(ds.VS_LAW.values()), "exact"].isna().all() and "spread vs law" not in tables
 
 
 def test_spectra_of_populations_drawn_from_the_law_give_the_chi2_floor():
