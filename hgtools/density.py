@@ -423,9 +423,10 @@ class FlowDensity(_NetworkDensity):
         0.086-0.227, 0.086-0.116, 2.0-3.2 points; 8 bins on (96, 96):
         1.738-1.765 nats and an energy distance up to 1.51 times its noise
         floor; 8 bins on (64, 64) (for a faster sampler): 1.736-1.764 nats,
-        0.095-0.129, 0.073-0.114, 2.9-4.6 points, up to 1.52 times.  In TFP's conditional MADE the first property of each layer
-        gets spline parameters affine in the halo features (no hidden unit
-        feeds it), hence ``mass_knots``; feeding the MADEs an embedding of
+        0.095-0.129, 0.073-0.114, 2.9-4.6 points, up to 1.52 times.  In
+        TFP's conditional MADE the first property of each layer gets spline
+        parameters affine in the halo features (no hidden unit feeds it),
+        hence ``mass_knots``; feeding the MADEs an embedding of
         the features beside them (a 64-unit ReLU layer, then 16 tanh units)
         raised the full-size validation log-density from 1.765 to 1.778 and
         1.773 nats (seeds 0 and 1) but did not better the top M_h bin
@@ -1164,6 +1165,6 @@ def _load_booster(path: Path):
         raise ModelFileError(f"{path} is not a LightGBM text model (damaged?): {err}") from None
 
 
-__all__ = ["DENSITY_MODELS", "DensityModel", "ExtrapolationWarning", "FlowDensity", "GaussianDensity", "KIND", "ResidualDensity",
-           "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density", "make_density",
+__all__ = ["DENSITY_MODELS", "DensityModel", "ExtrapolationWarning", "FlowDensity", "GaussianDensity", "KIND",
+           "ResidualDensity", "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density", "make_density",
            "predict_draws", "save_density"]

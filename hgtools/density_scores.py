@@ -17,13 +17,12 @@ Sample-based scores, for any source:
 
 Scores only a universe that knows its law allows (draws of the truth, its density):
 
+- :func:`calibration`: PIT histograms and the coverage of central 68 % / 95 %
+  intervals, per property and per M_h bin;
 - the per-bin scores above and :func:`calibration` measured against many
   draws of the true law per halo instead of the one true galaxy (``truth`` of
   shape (k, n, 4)): the same quantities with the noise of the finite test
   split mostly taken out, so that what remains is the model's own error;
-
-- :func:`calibration`: PIT histograms and the coverage of central 68 % / 95 %
-  intervals, per property and per M_h bin;
 - :func:`energy_distances` (:func:`mean_energy_distance`): the conditional
   energy distance between model and true draws per halo, with its noise floor
   (true draws against independent true draws);
@@ -356,6 +355,6 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
     return pd.Series(out)
 
 
-__all__ = ["GOALS", "LEVELS", "VS_LAW", "MASS_EDGES", "MIN_PER_BIN", "calibration", "conditional_spread", "energy_distances",
-           "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit",
+__all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "VS_LAW", "calibration", "conditional_spread",
+           "energy_distances", "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit",
            "spread_decomposition", "summary", "worst_cases"]

@@ -738,9 +738,10 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     rows, outside, dashboard = 0, 0, None
     if todo:
         try:
-            rows, outside, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint, box_size,
-                                   metadata, needs_delta3, delta3_min_mass, rows_per_partition, workers, scheduler,
-                                   progress, "paint" in columns, released_model, base_model)
+            rows, outside, dashboard = _run(pieces, todo, partial, str(model_folder.resolve()), fingerprint,
+                                            box_size, metadata, needs_delta3, delta3_min_mass, rows_per_partition,
+                                            workers, scheduler, progress, "paint" in columns, released_model,
+                                            base_model)
         except BaseException:
             if not any(partial.glob("part-*.parquet")):  # nothing to resume from: leave nothing behind
                 shutil.rmtree(partial, ignore_errors=True)
