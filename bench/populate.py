@@ -14,7 +14,8 @@ load the models (and compile the flow's sampler with XLA), and (LightGBM and the
 on the same workers, as on a long-lived cluster (at 10^6 haloes, where one run takes seconds and this
 machine's noise is ~20 %, the median of three; at 10^7 the mean of two); the time of the same models'
 predict (the flow: its draws, compiled beforehand) on an in-memory array of the same rows (one process,
-both cores; the median of as many runs); and the peak memory (VmHWM) of each worker process.
+both cores; one after each warm run, the median of as many, so that the two see the same phase of this
+machine's drifting speed); and the peak memory (VmHWM) of each worker process.
 delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
 counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
 
@@ -107,23 +108,32 @@ def peak_rss(client) -> float:
     return max(client.run(_vm_hwm).values()) / 2**20
 
 
-def run_populate(models_dir, src, out, runs: int = 1, **kw) -> tuple[list[float], float, pop.PopulateResult]:
-    """Time ``runs`` populate runs on one fresh LocalCluster: the first pays the workers' start-up."""
+def run_populate(models_dir, src, out, runs: int = 1, between=None,
+                 **kw) -> tuple[list[float], float, pop.PopulateResult, list[float]]:
+    """Time ``runs`` populate runs on one fresh LocalCluster: the first pays the workers' start-up.
+
+    ``between()``, when given, is called after every warm run (after the only
+    one when ``runs`` is 1) and its results are returned last: the in-memory
+    predict, alternated with populate's runs so that both see the same phase
+    of this machine's speed, which drifts by 25-60 % over minutes.
+    """
     from distributed import Client
 
     with pop.local_cluster(2) as cluster, Client(cluster) as client:  # the cluster populate makes itself
-        seconds = []
-        for _ in range(runs):
+        seconds, alternated = [], []
+        for r in range(runs):
             t0 = time.perf_counter()
             result = pop.populate(models_dir, src, out, scheduler=cluster.scheduler_address, overwrite=True,
                                   progress=False, **kw)
             seconds.append(time.perf_counter() - t0)
-        return seconds, peak_rss(client), result
+            if between is not None and (r > 0 or runs == 1):
+                alternated.append(between())
+        return seconds, peak_rss(client), result, alternated
 
 
-def in_memory_predict(models_dir, folder: Path, name: str, runs: int = 1) -> float:
-    """Seconds of the same (compiled) models' predict on the rows in memory, one process, both cores
-    (the median of ``runs``)."""
+def in_memory_predict(models_dir, folder: Path, name: str):
+    """A function timing one predict [s] of the same (compiled) models on the rows in memory (one process,
+    both cores)."""
     X = pd.read_parquet(folder, columns=list(FEATURES)).to_numpy()
     if name == "flow":
         flow, _ = density.load_density(models_dir)
@@ -140,12 +150,12 @@ def in_memory_predict(models_dir, folder: Path, name: str, runs: int = 1) -> flo
                     model.base_models["LGBM"].model.predict(X, n_jobs=2)
                 else:
                     model.predict(X)
-    seconds = []
-    for _ in range(runs):
+    def timed() -> float:
         t0 = time.perf_counter()
         predict()
-        seconds.append(time.perf_counter() - t0)
-    return float(np.median(seconds))
+        return time.perf_counter() - t0
+
+    return timed
 
 
 def main() -> None:
@@ -180,14 +190,16 @@ def main() -> None:
                     write(chunk, folder / f"halos-{b:03d}.parquet")
             for name, warm in SCHEDULE[n].items():
                 # warm runs: on the same workers, as on a long-lived cluster; the stack's run is all compute
-                seconds, rss, result = run_populate(sets[name], folder, work / f"out-{n}-{name}", runs=1 + warm)
+                between = in_memory_predict(sets[name], folder, name) if n <= 10**7 else None
+                seconds, rss, result, predicts = run_populate(sets[name], folder, work / f"out-{n}-{name}",
+                                                              runs=1 + warm, between=between)
                 typical = float(np.median(seconds[1:] or seconds))
                 row = {"haloes": n, "models": name, "compiled once [s]": compile_seconds.get(name), "workers": 2,
                        "partitions": result.partitions, "first run [s]": round(seconds[0], 1), "warm runs": warm,
                        "populate [s]": round(typical, 1), "haloes/s": round(n / typical),
                        "peak memory per worker [GiB]": round(rss, 2)}
-                if n <= 10**7:
-                    predict = in_memory_predict(sets[name], folder, name, runs=max(warm, 1))
+                if predicts:
+                    predict = float(np.median(predicts))
                     row.update({"in-memory predict [s]": round(predict, 1),
                                 "populate / predict": round(typical / predict, 2)})
                 rows.append(row)
@@ -199,8 +211,8 @@ def main() -> None:
         folder = work / "dmo"
         folder.mkdir()
         write(big, folder / "halos.parquet")
-        (seconds,), rss, result = run_populate(sets["LightGBM"], folder, work / "out-dmo", box_size=2 * BOX,
-                                               delta3_min_mass=float(dmo["M_h"].min()))
+        (seconds,), rss, result, _ = run_populate(sets["LightGBM"], folder, work / "out-dmo", box_size=2 * BOX,
+                                                  delta3_min_mass=float(dmo["M_h"].min()))
         painted = pd.concat([pd.read_parquet(p) for p in sorted((work / "out-dmo").glob("part-*.parquet"))])
         by_id = pd.Series(hosts["Delta3_h"].to_numpy(), index=hosts["ID"].to_numpy())  # untiled, per halo
         expected = by_id.reindex(painted["ID"].to_numpy() % len(dmo)).to_numpy()
@@ -209,7 +221,7 @@ def main() -> None:
         given["Delta3_h"] = by_id.reindex(given["ID"].to_numpy() % len(dmo)).to_numpy()
         (work / "given").mkdir()
         write(given, work / "given" / "halos.parquet")
-        (seconds_given,), _, _ = run_populate(sets["LightGBM"], work / "given", work / "out-given")
+        (seconds_given,), _, _, _ = run_populate(sets["LightGBM"], work / "given", work / "out-given")
         rows.append({"haloes": int(big["paint"].sum()), "models": "LightGBM + delta_3 counted", "workers": 2,
                      "partitions": result.partitions, "populate [s]": round(seconds, 1),
                      "haloes/s": round(big["paint"].sum() / seconds), "peak memory per worker [GiB]": round(rss, 2),
