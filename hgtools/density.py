@@ -168,24 +168,27 @@ class DensityModel(BaseEstimator):
         their log-density can be non-finite.  All False for a model saved
         without its training range (before hgtools recorded it).
         """
+        return self._outside(X).any(axis=1)
+
+    def _outside(self, X) -> np.ndarray:
+        """(n, 5) bool: which features of which haloes lie outside the training range."""
         self._check_fitted()
         X = _check_x(X)
         if getattr(self, "x_min_", None) is None:
-            return np.zeros(len(X), dtype=bool)
-        return ((X < self.x_min_) | (X > self.x_max_)).any(axis=1)
+            return np.zeros(X.shape, dtype=bool)
+        return (X < self.x_min_) | (X > self.x_max_)
 
     def _warn_outside(self, X) -> None:
         import warnings
 
-        outside = self.outside_training_range(X)
+        outside = self._outside(X)
         if outside.any():
-            X = np.asarray(X, dtype=float)
             units = {f: "" if SCHEMA[f].unit == "dimensionless" else f" {SCHEMA[f].unit}" for f in FEATURES}
             features = [f"{f} in [{lo:.3g}, {hi:.3g}]{units[f]}"
-                        for j, (f, lo, hi) in enumerate(zip(FEATURES, self.x_min_, self.x_max_))
-                        if ((X[:, j] < lo) | (X[:, j] > hi)).any()]
-            warnings.warn(f"{outside.sum():,} of {len(X):,} haloes lie outside the {self.name} model's training "
-                          f"range ({'; '.join(features)}): it extrapolates there", ExtrapolationWarning, stacklevel=3)
+                        for f, lo, hi, out in zip(FEATURES, self.x_min_, self.x_max_, outside.any(axis=0)) if out]
+            warnings.warn(f"{outside.any(axis=1).sum():,} of {len(outside):,} haloes lie outside the {self.name} "
+                          f"model's training range ({'; '.join(features)}): it extrapolates there",
+                          ExtrapolationWarning, stacklevel=3)
 
     def mean(self, X, n_draws: int = 100, seed: int = 0) -> np.ndarray:
         """The mean of ``n_draws`` draws per halo (n, 4): the model's E[Y | X] up to sampling noise."""
@@ -1166,5 +1169,5 @@ def _load_booster(path: Path):
 
 
 __all__ = ["DENSITY_MODELS", "DensityModel", "ExtrapolationWarning", "FlowDensity", "GaussianDensity", "KIND",
-           "ResidualDensity", "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density", "make_density",
-           "predict_draws", "save_density"]
+           "ResidualDensity", "check_n_draws", "fit_and_save", "fit_on_catalogue", "is_density", "load_density",
+           "make_density", "predict_draws", "save_density"]

@@ -335,7 +335,7 @@ def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, mode
 
 def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
             coverage: pd.DataFrame | None = None, energy: dict | None = None, kl: float | None = None,
-            law: tuple | list | None = None) -> pd.Series:
+            law: tuple[pd.DataFrame, pd.DataFrame | None] | None = None) -> pd.Series:
     """The worst case of each score for one model (the keys of :data:`GOALS`, plus the KL estimate).
 
     The per-bin scores are those of :func:`worst_cases`; ``law`` holds the
@@ -356,5 +356,5 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
 
 
 __all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "VS_LAW", "calibration", "conditional_spread",
-           "energy_distances", "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance", "rank_pit",
-           "spread_decomposition", "summary", "worst_cases"]
+           "energy_distances", "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance",
+           "rank_pit", "spread_decomposition", "summary", "worst_cases"]

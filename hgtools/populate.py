@@ -774,7 +774,10 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
 
 def _run(pieces, todo, partial, models, fingerprint, box_size, metadata, needs_delta3, min_mass, rows_per_slab,
          workers, scheduler, progress, paint_column, released_model, base_model) -> tuple[int, int, str | None]:
-    """Paint the partitions ``todo`` (and count delta_3 when needed): galaxies written, haloes out of range, dashboard."""
+    """Paint the partitions ``todo`` (and count delta_3 when needed).
+
+    Returns the galaxies written, the haloes outside a density model's training range and the dashboard link.
+    """
     from dask import delayed
     from distributed import as_completed
     from tqdm.auto import tqdm

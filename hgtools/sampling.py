@@ -126,10 +126,10 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
     for name, values in {**draws, **points, **law_draws}.items():  # the true law last, beside the goals
         marginal, joint = ds.marginal_ks(values, truth), ds.joint_ks(values, truth, log_mass)
         spread = ds.conditional_spread(values, truth, reference, log_mass)
-        coverage = energy = kl = law = None
+        coverage = energy = kl = law_spread = law_coverage = None
         if truth_law is not None:
-            law = [ds.conditional_spread(values, law_truth, reference, log_mass), None]
-            parts["spread vs law"].append(law[0].assign(model=name))
+            law_spread = ds.conditional_spread(values, law_truth, reference, log_mass)
+            parts["spread vs law"].append(law_spread.assign(model=name))
         if name in models:
             if len(values) > 1:
                 parts["decomposition"].append(ds.spread_decomposition(values, reference, log_mass).assign(model=name))
@@ -142,8 +142,9 @@ def score_tables(models: dict, predictions: pd.DataFrame, *, n_draws: int, seed:
                 energy = ds.energy_distances(model_draws, true_a, None, scale, floor=floor)
                 if models[name].has_log_prob:
                     kl = ds.kl_estimate(models[name].log_prob(features.to_numpy(dtype=float), truth), true_lp)
-                law[1] = ds.calibration(values, law_truth, log_mass)[0]
-                parts["coverage vs law"].append(law[1].assign(model=name))
+                law_coverage = ds.calibration(values, law_truth, log_mass)[0]
+                parts["coverage vs law"].append(law_coverage.assign(model=name))
+        law = None if law_spread is None else (law_spread, law_coverage)
         parts["summary"].append(ds.summary(marginal, joint, spread, coverage, energy, kl, law).rename(name))
         parts["spread"].append(spread.assign(model=name))
         parts["marginal"].append(marginal.rename_axis("target").reset_index().assign(model=name))
