@@ -17,12 +17,12 @@
 # Every random step of this book takes the seed below; rebuilding with the same seed and
 # software on the same kind of processor gives the same tables. On another processor the
 # networks' float32 rounding differs (their arithmetic is compiled for its vector
-# instructions), and with it where a fit stops early and what it draws: the book's flow fitted
-# on a 2-core AMD EPYC with AVX2 stopped at the same epoch as recorded on 2026-11-28, 64, but at
-# a validation log-density of 1.7729 instead of 1.7765 nats. This page records how this build
-# was made and how long it took, and shows the benchmarks kept in `bench/results/` (each
-# measured by the script named in it, on the machine it names, with its processor and its
-# widest vector instructions where the record has them).
+# instructions), and with it where a fit stops early and what it draws: the book's flow of
+# 2026-11-28 (before its averaged weights), refitted on a 2-core AMD EPYC with AVX2, stopped at
+# the epoch recorded that day, 64, but at a validation log-density of 1.7729 instead of 1.7765
+# nats. This page records how this build was made and how long it took, and shows the
+# benchmarks kept in `bench/results/` (each measured by the script named in it, on the machine
+# it names, with its processor and its widest vector instructions where the record has them).
 
 # %% tags=["parameters"]
 config = {}  # the run: hgtools.config.RunConfig fields ({} = the full-size default)
