@@ -31,6 +31,8 @@
 #   network computes from the five halo features (and the hinges $\max(0, \log M_h - k)$ for
 #   $k = 11, 11.5, \dots, 14$, so that the spreads can turn with halo mass) and the properties
 #   before it, the second layer taking the properties in reverse order (TensorFlow Probability);
+#   the weights kept are a moving average of those of every training step (decay 0.995), which
+#   fits the validation split better and moves less from one fit to another than the last step's;
 # - **gaussian**: a network giving each halo a mean and a full 4 × 4 covariance;
 # - **residual**: a cheap baseline — LightGBM's mean of each property plus the four residuals
 #   (out of fold) of one of the 50 nearest training haloes.
