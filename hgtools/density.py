@@ -555,7 +555,9 @@ class FlowDensity(_NetworkDensity):
         0.071-0.086; coverage 2.05-3.71 and 1.91-2.59 points; 50-83 and 85-97
         epochs, 114-197 and 183-212 s.  0.999 did as well as 0.995
         (1.781-1.790 nats, 0.082-0.158, 0.064-0.088, 2.04-2.86 points) in
-        more epochs (86-107).  With 0.995, a last layer y = m + S u whose
+        more epochs (86-107); so did 0.995 with a patience of 20 (each seed's
+        validation log-density within 1e-4 of patience 12's, in 101-113
+        epochs).  With 0.995, a last layer y = m + S u whose
         shift m and lower-triangular scale S come from a 32-unit network of
         the networks' conditional input (a Gaussian law per halo, which the
         splines then reshape) did not better the top M_h bin: 0.085-0.214,
