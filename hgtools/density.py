@@ -309,7 +309,7 @@ class _NetworkDensity(DensityModel):
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         average = [tf.Variable(w) for w in weights] if ema else weights  # the weights scored and kept
-        steps = tf.Variable(0.0)
+        steps = tf.Variable(0.0) if ema else None
 
         @tf.function(input_signature=spec, autograph=False, jit_compile=self.jit_compile)
         def step(yb, xb):
@@ -324,9 +324,9 @@ class _NetworkDensity(DensityModel):
             return loss
 
         def restore(values):
-            for w, a, value in zip(weights, average, values):
-                w.assign(value)
-                a.assign(value)
+            for variables in (weights, average) if ema else (weights,):
+                for v, value in zip(variables, values):
+                    v.assign(value)
 
         def scored(f):  # f() with the averaged weights in the network
             if not ema:
