@@ -42,9 +42,10 @@ def networks_only_seconds(flow: density.FlowDensity, X: np.ndarray) -> float:
     f = flow._compiled("networks only", lambda z, x: flow._forward(z, x, identity), (len(TARGETS), len(FEATURES)))
     x = flow._standardise(X)
     z = np.random.default_rng(1).standard_normal((len(x), len(TARGETS)))
-    flow._in_chunks(f, z[:density.CHUNK_ROWS], x[:density.CHUNK_ROWS])  # compile once, as for the draws
+    rows = density.SAMPLE_CHUNK_ROWS  # as the draws
+    flow._in_chunks(f, z[:rows], x[:rows], rows=rows)  # compile once, as for the draws
     t0 = time.perf_counter()
-    flow._in_chunks(f, z, x)
+    flow._in_chunks(f, z, x, rows=rows)
     return time.perf_counter() - t0
 
 
