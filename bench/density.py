@@ -2,7 +2,7 @@
 
 Measures, on the full-size default run (embedded universe, 205 Mpc/h, seed 0):
 the time to fit each density model on the training split (early stopping on
-the validation split), the time to draw 10^6 galaxies (for the flow also that
+the validation split), the time to draw 10^6 galaxies (the median of three runs; for the flow also that
 of its MADE networks alone: its sampler with the identity in place of its
 splines, which bounds what a faster spline could gain), that the same seed
 gives the same draws, and the chapter's score table (Table J1) with the χ² per
@@ -27,6 +27,11 @@ from hgtools import density, sampling
 from hgtools.catalogue import FEATURES, TARGETS
 from hgtools.pipeline import density_scores, open_run
 
+#: Timed runs of each sampler, of which the median is recorded (this machine's speed drifts by tens of
+#: per cent over minutes: one run of the flow's 10^6 draws took 7.2 s; minutes later, 2^20 draws of a flow of the
+#: same architecture took 2.2-2.9 s in each of twelve runs).
+TIMING_RUNS = 3
+
 
 def networks_only_seconds(flow: density.FlowDensity, X: np.ndarray) -> float:
     """Seconds the flow's sampler takes on X with the identity in place of its splines (its MADE networks alone).
@@ -44,9 +49,17 @@ def networks_only_seconds(flow: density.FlowDensity, X: np.ndarray) -> float:
     z = np.random.default_rng(1).standard_normal((len(x), len(TARGETS)))
     rows = density.SAMPLE_CHUNK_ROWS  # as the draws
     flow._in_chunks(f, z[:rows], x[:rows], rows=rows)  # compile once, as for the draws
-    t0 = time.perf_counter()
-    flow._in_chunks(f, z, x, rows=rows)
-    return time.perf_counter() - t0
+    return median_seconds(lambda: flow._in_chunks(f, z, x, rows=rows))
+
+
+def median_seconds(f, runs: int = TIMING_RUNS) -> float:
+    """The median time [s] of ``runs`` calls of ``f()``."""
+    seconds = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        f()
+        seconds.append(time.perf_counter() - t0)
+    return float(np.median(seconds))
 
 
 def decomposition_rows(parts: pd.DataFrame) -> list[dict]:
@@ -76,9 +89,7 @@ def main() -> None:
         fit = time.perf_counter() - t0
         X = np.resize(table[list(FEATURES)].to_numpy(), (args.rows, len(FEATURES)))
         model.sample(X[:density.CHUNK_ROWS], 1, seed=0)  # trace (and compile) once, as a model in use is
-        t0 = time.perf_counter()
-        model.sample(X, 1, seed=1)
-        sample = time.perf_counter() - t0
+        sample = median_seconds(lambda: model.sample(X, 1, seed=1))
         same = bool(np.array_equal(model.sample(X[:100_000], 1, seed=2), model.sample(X[:100_000], 1, seed=2)))
         networks = networks_only_seconds(model, X) if name == "flow" else None
         rows.append({"model": name, "training haloes": int(0.48 * len(table)),
