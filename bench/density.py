@@ -29,7 +29,7 @@ from hgtools.pipeline import density_scores, open_run
 
 #: Timed runs of each sampler, of which the median is recorded (this machine's speed drifts by tens of
 #: per cent over minutes: one run of the flow's 10^6 draws took 7.2 s; minutes later, 2^20 draws of a flow of the
-#: same architecture took 2.2-2.9 s in each of twelve runs).
+#: same architecture took 2.2-2.9 s in eleven runs out of twelve, 6.2 s in one).
 TIMING_RUNS = 3
 
 
