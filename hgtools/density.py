@@ -234,21 +234,25 @@ def _tensorflow():
     return tf, tfp, tf_keras
 
 
-#: Rows per call into TensorFlow when sampling or evaluating densities (bounds the memory; a power of two).
-#: The flow's sampler (networks of (64, 64)), 2^19 draws, three runs each alternated in one process
-#: (2026-11-28): on two threads 32,768 rows took 1.4-1.6 us per draw, 16,384 1.5-1.6, 8,192 1.8-2.1 and
-#: 4,096 1.9-2.2; on one thread (as populate's workers) 2.7 against 2.4-2.8 with 4,096 rows, too little
-#: to make the draws depend on the thread count (other chunks give other float32 rounding).
+#: Rows per call into TensorFlow when evaluating densities and the Gaussian network's moments (bounds the
+#: memory; a power of two).  Measured on the flow's sampler, before it had :data:`SAMPLE_CHUNK_ROWS`
+#: (networks of (64, 64)), 2^19 draws, three runs each alternated in one process (2026-11-28): on two
+#: threads 32,768 rows took 1.4-1.6 us per draw, 16,384 1.5-1.6, 8,192 1.8-2.1 and 4,096 1.9-2.2; on one
+#: thread (as populate's workers) 2.7 against 2.4-2.8 with 4,096 rows, too little to make the draws
+#: depend on the thread count (other chunks give other float32 rounding).
 CHUNK_ROWS = 32_768
 #: Rows per call into the flow's sampler (a power of two): its ~50 passes over the chunk's spline
-#: parameters then stay in a core's cache.  2^19 draws, the book's flow, four runs each alternated in a
-#: process of one thread, two such processes at once as populate's two workers (AMD EPYC with AVX2, 1 MiB
-#: of L2 cache per core, 2026-11-29): 8,192 rows took 3.4-3.6 us per draw, 16,384 3.9-4.0 and 32,768
-#: 5.1-5.3; one process of two threads: 2.4, 2.3 and 2.8 us.  On the processor of the measurements
-#: above, 8,192 rows took 1.8-2.1 us on two threads against 1.4-1.6 with 32,768.
+#: parameters then stay in a core's cache.  2^19 draws of a flow of the book's architecture, four runs
+#: each alternated in a process of one thread, two such processes at once as populate's two workers (AMD
+#: EPYC with AVX2, 1 MiB of L2 cache per core, 2026-11-29): 8,192 rows took 3.4-3.6 us per draw, 16,384
+#: 3.9-4.0 and 32,768 5.1-5.3.  One process of two threads: 2.4, 2.3 and 2.8 us in one run; 2.1-2.8 us
+#: for all three in another (2^20 draws, four runs each, one outlier of 5.9 us with 8,192 rows); the
+#: book's flow drew 10^6 galaxies in 3.8 s as with 32,768 rows (``bench/density.py``).  On the
+#: processor of the measurements of :data:`CHUNK_ROWS`, two threads took 1.8-2.1 us per draw with 8,192
+#: rows against 1.4-1.6 with 32,768: the one-thread workers of populate gain most.
 SAMPLE_CHUNK_ROWS = 8192
 #: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
-#: to :data:`CHUNK_ROWS`, so that XLA compiles a function for a handful of shapes only.
+#: to the chunk size, so that XLA compiles a function for a handful of shapes only.
 MIN_PADDED_ROWS = 1024
 #: Smallest bin width, bin height and knot slope of the flow's splines (standardised units).
 MIN_BIN = 1e-3

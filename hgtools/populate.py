@@ -351,8 +351,8 @@ def model_fingerprint(models: str | os.PathLike) -> str:
 #: Trees per cache block of lleaves' machine code (lleaves' default is 34).  The four LightGBM models of
 #: the study's settings (65-125 trees of depth at most 6), 10^6 haloes on one thread, six runs each
 #: alternated (AMD EPYC with AVX2, 2026-11-29): 2.09-2.43 s with blocks of 16 trees, 2.54-3.07 s with 34.
-#: (lleaves' "small" code model was faster still, 1.92-2.17 s, but lleaves warns that it crashes on
-#: large forests, and a released model may be one.)
+#: (lleaves' "small" code model with blocks of 16 was faster still, 1.92-2.17 s, but lleaves warns that
+#: it crashes on large forests, and a released model may be one.)
 LLEAVES_BLOCK_SIZE = 16
 
 

@@ -204,6 +204,17 @@ def test_the_xla_compiled_flow_computes_what_the_plain_one_does(fitted):
     np.testing.assert_allclose(xla.sample(X, 2, seed=3), plain.sample(X, 2, seed=3), rtol=1e-4, atol=1e-4)
 
 
+def test_the_flows_draws_do_not_depend_on_the_sampling_chunks(fitted, monkeypatch):
+    xla = density.FlowDensity(**{**fitted["flow"].get_params(), "jit_compile": True})
+    xla._set_arrays(fitted["flow"]._arrays())
+    X, _ = law(2500, 6)
+    whole = xla.sample(X, 2, seed=4)  # one chunk of 2,500 rows (padded to 4,096)
+    monkeypatch.setattr(density, "SAMPLE_CHUNK_ROWS", density.MIN_PADDED_ROWS)
+    chunked = xla.sample(X, 2, seed=4)  # chunks of 1,024, 1,024 and 452 rows
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(chunked, xla.sample(X, 2, seed=5), atol=1e-2)
+
+
 def test_flow_density_is_its_base_law_pushed_forward(fitted):
     """log p(f(z)) = log N(z) - log|det df/dz| for the sampler f (Jacobian by autodiff): the density is the
     standard normal carried through a bijection, so it is normalised.  (An importance-sampling integral of
