@@ -498,7 +498,15 @@ class FlowDensity(_NetworkDensity):
         1.769 and 1.775 against 1.811 nats; all three fitted in one two-worker
         pool), and its draws missed the 68 % coverage by up to 11.7 and 10.8
         points (with one layer, M* below 10^11 Msun/h, where the cut
-        log M* >= 8.75 truncates the law) against 5.5 with two.
+        log M* >= 8.75 truncates the law) against 5.5 with two.  Three layers
+        (with ``ema=0.995``, model seeds 0 and 1, scored against 49 draws of
+        the law per test halo, 2026-11-29) did worse than two: validation
+        log-density 1.775 and 1.773 against 1.787 and 1.787 nats; KL estimate
+        0.074 and 0.077 against 0.064 and 0.064 nats; largest
+        conditional-std error 0.51 (g-i at 13-15.5, 0.065 against 0.043 dex)
+        and 0.095 against 0.147 and 0.088; residual correlation 0.175 and
+        0.078 against 0.076 and 0.077 (its sampler also makes three passes per
+        property instead of two).
     mass_knots : tuple of float
         Halo masses M_h [log10 Msun/h]: beside the five halo features, the
         networks get max(0, M_h - knot) for each.  The first property of each
