@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def machine() -> str:
     processor = _processor()
     return (f"{platform.machine()}, {processor + ', ' if processor else ''}{os.cpu_count()} cores, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def timings(f, runs: int) -> tuple[list[float], object]:
+    """The times [s] of ``runs`` calls of ``f()``, one after the other, and the last call's result."""
+    seconds, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = f()
+        seconds.append(time.perf_counter() - t0)
+    return seconds, result
 
 
 def rounded(value, digits: int = 4) -> float | None:

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _record import record, rounded
+from _record import record, rounded, timings
 
 from hgtools import density, sampling
 from hgtools.catalogue import FEATURES, TARGETS
@@ -49,17 +49,7 @@ def networks_only_seconds(flow: density.FlowDensity, X: np.ndarray) -> float:
     z = np.random.default_rng(1).standard_normal((len(x), len(TARGETS)))
     rows = density.SAMPLE_CHUNK_ROWS  # as the draws
     flow._in_chunks(f, z[:rows], x[:rows], rows=rows)  # compile once, as for the draws
-    return median_seconds(lambda: flow._in_chunks(f, z, x, rows=rows))
-
-
-def median_seconds(f, runs: int = TIMING_RUNS) -> float:
-    """The median time [s] of ``runs`` calls of ``f()``."""
-    seconds = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        f()
-        seconds.append(time.perf_counter() - t0)
-    return float(np.median(seconds))
+    return float(np.median(timings(lambda: flow._in_chunks(f, z, x, rows=rows), TIMING_RUNS)[0]))
 
 
 def decomposition_rows(parts: pd.DataFrame) -> list[dict]:
@@ -89,7 +79,7 @@ def main() -> None:
         fit = time.perf_counter() - t0
         X = np.resize(table[list(FEATURES)].to_numpy(), (args.rows, len(FEATURES)))
         model.sample(X[:density.CHUNK_ROWS], 1, seed=0)  # trace (and compile) once, as a model in use is
-        sample = median_seconds(lambda: model.sample(X, 1, seed=1))
+        sample = float(np.median(timings(lambda: model.sample(X, 1, seed=1), TIMING_RUNS)[0]))
         same = bool(np.array_equal(model.sample(X[:100_000], 1, seed=2), model.sample(X[:100_000], 1, seed=2)))
         networks = networks_only_seconds(model, X) if name == "flow" else None
         rows.append({"model": name, "training haloes": int(0.48 * len(table)),

@@ -6,9 +6,8 @@ Usage: python bench/generate.py [--repeat N]
 from __future__ import annotations
 
 import argparse
-import time
 
-from _record import record
+from _record import record, timings
 
 from hgtools.universe import UniverseConfig, universe_catalogue
 
@@ -19,11 +18,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for box in (64.0, 128.0, 205.0):
-        times = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            cat, meta = universe_catalogue(UniverseConfig(box_size=box, seed=0))
-            times.append(time.perf_counter() - t0)
+        times, (cat, meta) = timings(lambda: universe_catalogue(UniverseConfig(box_size=box, seed=0)), args.repeat)
         rows.append({"box size [Mpc/h]": box, "galaxies after cuts": len(cat),
                      "haloes drawn": meta["cuts"][0][1], "best of runs [s]": round(min(times), 2),
                      "runs": args.repeat})

@@ -7,10 +7,9 @@ Usage: python bench/power_spectrum.py
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
-from _record import record
+from _record import record, timings
 
 from hgtools.clustering import power_spectrum
 
@@ -21,11 +20,7 @@ def main() -> None:
     rows = []
     for n_mesh in (128, 256, 512):
         power_spectrum(pos, box, n_mesh=n_mesh)  # warm-up (FFTW plans, page faults)
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            power_spectrum(pos, box, n_mesh=n_mesh, threads=os.cpu_count())
-            times.append(time.perf_counter() - t0)
+        times, _ = timings(lambda: power_spectrum(pos, box, n_mesh=n_mesh, threads=os.cpu_count()), 3)
         rows.append({"mesh": f"{n_mesh}^3", "points": n, "threads": os.cpu_count(),
                      "best of 3 [s]": round(min(times), 3), "median [s]": round(float(np.median(times)), 3),
                      "mesh memory [MiB]": round(4 * n_mesh**3 / 2**20)})
