@@ -381,8 +381,9 @@ class CompiledLightGBM:
         import llvmlite.binding as llvm
 
         text = booster.model_to_string(num_iteration=num_iteration or -1)
+        options = {"fblocksize": LLEAVES_BLOCK_SIZE}  # lleaves' compile options: part of the cache key
         key = hashlib.sha256("\0".join([text, version("lleaves"), version("llvmlite"), llvm.get_host_cpu_name(),
-                                         llvm.get_host_cpu_features().flatten(), f"fblocksize={LLEAVES_BLOCK_SIZE}"]
+                                         llvm.get_host_cpu_features().flatten(), json.dumps(options)]
                                         ).encode()).hexdigest()[:24]
         cache = compiled_cache_dir() / f"{key}.o"
         with tempfile.TemporaryDirectory(prefix="hgtools-lleaves-") as tmp:
@@ -390,10 +391,10 @@ class CompiledLightGBM:
             path.write_text(text)
             self.model = lleaves.Model(model_file=str(path))
             if cache.exists():
-                self.model.compile(cache=str(cache), fblocksize=LLEAVES_BLOCK_SIZE)
+                self.model.compile(cache=str(cache), **options)
             else:
                 fresh = Path(tmp) / "model.o"
-                self.model.compile(cache=str(fresh), fblocksize=LLEAVES_BLOCK_SIZE)
+                self.model.compile(cache=str(fresh), **options)
                 staged = cache.with_name(f".{cache.name}{TEMP_MARK}{os.getpid()}")
                 try:
                     cache.parent.mkdir(parents=True, exist_ok=True)
