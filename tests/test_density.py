@@ -15,7 +15,8 @@ from hgtools.models import ModelFileError, load_model
 A = np.array([[0.8, -0.5, 0.3, 0.2], [0.1, 0.4, -0.2, 0.0], [0.0, 0.1, 0.5, 0.1], [0.2, 0.0, 0.0, -0.3],
               [0.0, 0.0, 0.1, 0.0]])
 L = np.array([[0.3, 0, 0, 0], [-0.15, 0.4, 0, 0], [0.1, 0.05, 0.2, 0], [-0.05, -0.2, 0.0, 0.1]])
-FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4, "mass_knots": (-0.5, 0.5), "jit_compile": False},
+FAST = {"flow": {"hidden": (16, 16), "epochs": 3, "n_bins": 4, "mass_knots": (-0.5, 0.5), "jit_compile": False,
+                 "stellar_mass_floor": None},  # the law below is not the catalogue's: M* spans the whole line
         "gaussian": {"hidden": (16,), "epochs": 3}, "residual": {"n_neighbors": 5, "n_folds": 2}}
 
 
@@ -149,15 +150,16 @@ def test_the_flows_networks_get_hinges_of_halo_mass(fitted):
 
 
 def test_a_flow_saved_before_the_hinges_still_loads(fitted, tmp_path):
-    """A card without ``mass_knots`` is a flow fitted on the five features alone."""
+    """A card without ``mass_knots`` is a flow fitted on the five features alone; one without
+    ``stellar_mass_floor`` a flow of M* itself."""
     X = law(300, 8)[0]
-    old = density.FlowDensity(**{**FAST["flow"], "mass_knots": ()}).fit(*law(400, 9))
+    old = density.FlowDensity(**{**FAST["flow"], "mass_knots": (), "stellar_mass_floor": None}).fit(*law(400, 9))
     density.save_density(old, tmp_path / "old")
     card = json.loads((tmp_path / "old" / "card.json").read_text())
-    del card["params"]["mass_knots"]
+    del card["params"]["mass_knots"], card["params"]["stellar_mass_floor"]
     (tmp_path / "old" / "card.json").write_text(json.dumps(card))
     loaded, _ = density.load_density(tmp_path / "old")
-    assert loaded.mass_knots == ()
+    assert loaded.mass_knots == () and loaded.stellar_mass_floor is None
     np.testing.assert_array_equal(loaded.sample(X, seed=1), old.sample(X, seed=1))
 
 
@@ -231,6 +233,34 @@ def test_flow_density_is_its_base_law_pushed_forward(fitted):
     _, log_det = np.linalg.slogdet(tape.batch_jacobian(y, z).numpy().astype(float))
     expected = stats.norm.logpdf(z.numpy()).sum(axis=1) - log_det
     np.testing.assert_allclose(-model._loss(y, x).numpy(), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_a_floored_flow_draws_above_its_floor_with_the_density_of_its_warp(tmp_path):
+    """With ``stellar_mass_floor`` the flow models w log(exp((M* - floor) / w) - 1) instead of M*: its draws
+    stay above the floor, and its density is the unfloored flow's at the warped point times the warp's
+    derivative (here by finite differences); below the floor the density is zero."""
+    X, Y = law(2000, 12)
+    floor = np.quantile(Y[:, 0], 0.3)
+    keep = Y[:, 0] > floor  # a sample truncated as the catalogue's log M* >= 8.75 truncates the law
+    model = density.FlowDensity(**{**FAST["flow"], "stellar_mass_floor": floor, "floor_width": 0.1}).fit(X[keep], Y[keep])
+    Xt, Yt = law(300, 13)
+    draws = model.sample(Xt, n_draws=4, seed=3)
+    assert (draws[..., 0] > floor).all() and np.isfinite(draws).all()
+    plain = density.FlowDensity(**FAST["flow"])  # the same networks and scaling, on the warped M*
+    plain.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_") and not k.startswith("__")})
+    above = Yt[:, 0] > floor
+    h = 1e-6
+    slope = (model._warp(Yt[above] + [h, 0, 0, 0])[:, 0] - model._warp(Yt[above] - [h, 0, 0, 0])[:, 0]) / (2 * h)
+    np.testing.assert_allclose(model.log_prob(Xt[above], Yt[above]),
+                               plain.log_prob(Xt[above], model._warp(Yt[above])) + np.log(slope), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model._unwarp(plain.sample(Xt, n_draws=4, seed=3)), draws, rtol=0, atol=1e-12)
+    assert np.isneginf(model.log_prob(Xt[~above], Yt[~above])).all()
+    np.testing.assert_allclose(model._unwarp(model._warp(Yt[above])), Yt[above], rtol=0, atol=1e-12)
+    loaded, card = density.load_density(density.save_density(model, tmp_path / "floored"))
+    assert card["params"]["stellar_mass_floor"] == floor
+    np.testing.assert_array_equal(loaded.sample(Xt, seed=5), model.sample(Xt, seed=5))
+    with pytest.raises(ValueError, match=r"Y_val: 1 galaxies lie outside the flow model's support \(stellar_mass above"):
+        density.FlowDensity(**{**FAST["flow"], "stellar_mass_floor": floor}).fit(X[keep], Y[keep], X[:1], Y[~keep][:1])
 
 
 def test_gaussian_network_learns_the_law():
