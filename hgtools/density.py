@@ -625,11 +625,15 @@ class FlowDensity(_NetworkDensity):
         2026-11-29): none below; KL estimate 0.060 and 0.062 against 0.064
         and 0.064 nats; at 10.5-11 the largest residual-correlation error
         (M*~sSFR) 0.061 and 0.053 against 0.075 and 0.066; validation
-        log-density 1.790 and 1.787 against 1.787 and 1.787 nats.  The
-        largest errors of all bins, in 13-15.5, stayed where fit-to-fit
-        scatter puts them: conditional std 0.143 and 0.100 (0.147 and 0.088),
-        residual correlation 0.085 and 0.083 (M*~g-i, 0.14 against the law's
-        0.23; 0.076 and 0.077), coverage 1.8 and 2.9 points (2.2 and 2.5).
+        log-density 1.790 and 1.787 against 1.787 and 1.787 nats.  Over the
+        four fits of ``bench/density_seeds.py`` (seeds 0-3, with and without
+        the floor): KL estimate 0.060-0.066 against 0.062-0.064 nats; the
+        residual correlation is worst at 10.5-11 in one fit instead of all
+        four, elsewhere at 13-15.5, where the errors stay fit-to-fit scatter:
+        largest conditional-std error 0.100-0.313 against 0.088-0.147 (0.313
+        in seed 3), residual correlation 0.062-0.098 against 0.057-0.084
+        (seeds 0 and 1: M*~g-i drawn 0.14 where the law has 0.23), coverage
+        1.8-2.8 against 1.5-2.9 points.
     random_state : int
         Seeds the initial weights and the batch order.
     verbose : bool

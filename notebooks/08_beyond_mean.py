@@ -33,6 +33,9 @@
 #   before it, the second layer taking the properties in reverse order (TensorFlow Probability);
 #   the weights kept are a moving average of those of every training step (decay 0.995), which
 #   fits the validation split better and moves less from one fit to another than the last step's;
+#   it models $\log M_*$ through $t = 8.75 + w \ln(e^{(\log M_* - 8.75)/w} - 1)$ ($w$ = 0.1 dex),
+#   which is $\log M_*$ itself a few $w$ above the selection $\log M_* \geq 8.75$ and covers the
+#   whole line below it, so that, like the catalogue, it has no galaxy below the selection;
 # - **gaussian**: a network giving each halo a mean and a full 4 × 4 covariance;
 # - **residual**: a cheap baseline — LightGBM's mean of each property plus the four residuals
 #   (out of fold) of one of the 50 nearest training haloes.
