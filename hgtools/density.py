@@ -141,8 +141,8 @@ class DensityModel(BaseEstimator):
         if X_val is not None:
             X_val = _check_x(X_val, "X_val")
             val = (X_val, _check_y(Y_val, len(X_val), "Y_val"))
-        for name, y in (("Y", Y), ("Y_val", None if val is None else val[1])):
-            outside = 0 if y is None else int((~self._in_support(y)).sum())
+        for name, y in [("Y", Y)] + ([("Y_val", val[1])] if val is not None else []):
+            outside = int((~self._in_support(y)).sum())
             if outside:
                 raise ValueError(f"{name}: {outside:,} galaxies lie outside the {self.name} model's support "
                                  f"({self._support()})")
@@ -729,7 +729,7 @@ class FlowDensity(_NetworkDensity):
     def _warp(self, Y: np.ndarray) -> np.ndarray:
         """M* above :attr:`stellar_mass_floor` mapped onto the whole line: floor + w log(exp((M* - floor) / w) - 1)."""
         if self.stellar_mass_floor is None:
-            return Y
+            return super()._warp(Y)
         j, u = self._floored(Y)
         T = np.array(Y, dtype=float)
         T[..., j] = self.stellar_mass_floor + self.floor_width * (u + np.log(-np.expm1(-u)))
@@ -737,7 +737,7 @@ class FlowDensity(_NetworkDensity):
 
     def _unwarp(self, T: np.ndarray) -> np.ndarray:
         if self.stellar_mass_floor is None:
-            return T
+            return super()._unwarp(T)
         j, s = self._floored(T)
         Y = np.array(T, dtype=float)
         above = self.stellar_mass_floor + self.floor_width * np.logaddexp(0.0, s)
@@ -746,17 +746,17 @@ class FlowDensity(_NetworkDensity):
 
     def _warp_log_det(self, Y: np.ndarray) -> np.ndarray:
         if self.stellar_mass_floor is None:
-            return np.zeros(len(Y))
+            return super()._warp_log_det(Y)
         return -np.log(-np.expm1(-self._floored(Y)[1]))
 
     def _in_support(self, Y: np.ndarray) -> np.ndarray:
         if self.stellar_mass_floor is None:
-            return np.ones(len(Y), dtype=bool)
-        return Y[:, TARGETS.index("stellar_mass")] > self.stellar_mass_floor
+            return super()._in_support(Y)
+        return self._floored(Y)[1] > 0
 
     def _support(self) -> str:
         if self.stellar_mass_floor is None:
-            return "everywhere"
+            return super()._support()
         return f"stellar_mass above {self.stellar_mass_floor} {SCHEMA['stellar_mass'].unit}"
 
     def _build(self) -> None:

@@ -247,7 +247,7 @@ def test_a_floored_flow_draws_above_its_floor_with_the_density_of_its_warp(tmp_p
     draws = model.sample(Xt, n_draws=4, seed=3)
     assert (draws[..., 0] > floor).all() and np.isfinite(draws).all()
     plain = density.FlowDensity(**FAST["flow"])  # the same networks and scaling, on the warped M*
-    plain.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_") and not k.startswith("__")})
+    plain._set_arrays(model._arrays())
     above = Yt[:, 0] > floor
     h = 1e-6
     slope = (model._warp(Yt[above] + [h, 0, 0, 0])[:, 0] - model._warp(Yt[above] - [h, 0, 0, 0])[:, 0]) / (2 * h)
