@@ -160,6 +160,9 @@ ARTEFACTS: tuple[Artefact, ...] = (
     Artefact("table-density-width", "Table J3", "Width at fixed halo and rms error of the halo means per "
              "halo-mass bin: density models and the true law", "08_beyond_mean", "sampling.score_tables", "",
              ("density", "density_scores", "sampling"), _ORC, study=False),
+    Artefact("table-training-noise", "Table J4", "How precisely the training galaxies fix the per-bin scatter and "
+             "correlations: sets drawn anew from the law, scored like a model", "08_beyond_mean",
+             "density_scores.sample_noise", "", ("density_scores", *_UNIVERSE), _ORC, cached=True, study=False),
     Artefact("fig-density-pk", "Fig. J4", "Power spectra of the two-bin splits: sampled populations (bands from "
              "independent draws), truth and raw stack", "08_beyond_mean", "sampling.sampled_spectra",
              "plots.sampled_power_spectra", ("density", "sampling", "clustering"), _MOD, cached=True, study=False),

@@ -49,6 +49,7 @@ class Sizes:
     density_draws: int  # draws per test halo for the density scores (PIT, coverage, spread)
     energy_haloes: int  # test haloes in the conditional energy distance (200 draws each)
     clustering_draws: int  # independent sampled populations behind the power-spectrum bands
+    noise_sets: int  # sets of training galaxies drawn anew from a known law (Table J4)
     grids: dict = field(default_factory=dict)  # hyper-parameter grids per model, searched on validation
 
 
@@ -61,7 +62,7 @@ class Sizes:
 FULL = Sizes(
     name="full", box_size=TNG300_BOX_SIZE, n_mesh=128, importance_rows=5_000, importance_repeats=5,
     bootstrap_draws=100, painting_box=230.0, density_epochs=200, density_draws=49, energy_haloes=2000,
-    clustering_draws=20,
+    clustering_draws=20, noise_sets=20,
     grids={
         "ERT": [{"n_estimators": 100, "min_samples_leaf": m} for m in (5, 20)],
         "kNN": [{"n_neighbors": k} for k in (10, 30, 100)],
@@ -72,7 +73,7 @@ FULL = Sizes(
 QUICK = Sizes(
     name="quick", box_size=64.0, n_mesh=128, importance_rows=3_000, importance_repeats=3, bootstrap_draws=30,
     painting_box=80.0, density_epochs=150, density_draws=39, energy_haloes=300, clustering_draws=4,
-    grids={
+    noise_sets=5, grids={
         "ERT": [{"n_estimators": 40, "min_samples_leaf": m} for m in (2, 16)],
         "kNN": [{"n_neighbors": k} for k in (10, 30)],
         "LGBM": [{"num_leaves": 31, "max_depth": 6, "learning_rate": 0.1}],

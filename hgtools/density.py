@@ -505,7 +505,16 @@ class FlowDensity(_NetworkDensity):
         against 0.070, coverage 2.2 and 3.0 against 2.7 points (2026-11-28,
         on (128, 128)); not adopted.
     n_bins : int
-        Spline bins.
+        Spline bins.  With the defaults here otherwise (two fits, model seeds
+        0 and 1, the full-size catalogue of seed 0, scored against 49 draws of
+        the law per test halo, 2026-11-29), 8 bins against 16: validation
+        log-density 1.787 and 1.793 against 1.790 and 1.787 nats, KL estimate
+        0.063 and 0.057 against 0.060 and 0.062 nats, but largest
+        residual-correlation error 0.098 and 0.129 against 0.085 and 0.083 and
+        coverage 3.6 and 3.3 against 1.8 and 2.9 points (conditional std 0.188
+        and 0.089 against 0.143 and 0.100); the sampler drew in 2.9-3.3
+        instead of 4.1 us per draw (one thread, two such processes at once,
+        medians of six alternated runs of 2^18 draws).
     bound : float
         Half-width of the spline's interval, in standard deviations.  The
         radii of the galaxies of massive haloes reach 7.4 standard deviations
@@ -685,6 +694,19 @@ class FlowDensity(_NetworkDensity):
     (0.051 and 0.050 against 0.043 dex).  These notes were measured with
     networks of (128, 128); with (64, 64) the book's flow draws M* at 13-15.5
     0.122 dex wide at fixed halo (the law 0.113; ``bench/density.py``).
+
+    How precisely the training galaxies themselves fix each bin's scatter and
+    correlations is measured by :func:`hgtools.density_scores.sample_noise`
+    (the chapter's Table J4): on the full-size catalogue of seed 0 the 1,478
+    training galaxies of the 13-15.5 bin leave a largest residual-correlation
+    error of 0.033 (sets drawn anew from the law: median 0.033, 90th
+    percentile 0.058), and those of 10.5-11 (2,642) one of 0.049, in the
+    pairs and directions the book's flow misses on the test split there
+    (training galaxies, then flow, each against the law: M*~sSFR +0.043 and
+    +0.060, M*~g-i -0.049 and -0.033 at 10.5-11; +0.033 and +0.077, -0.021
+    and -0.085 at 13-15.5; 2026-11-29).  At 10.5-11 the flow follows its
+    training galaxies' own fluctuation; at 13-15.5 it errs the same way by
+    two to four times as much.
 
     Measured against 49 draws of the law per test halo instead of the one
     true galaxy (Table J1's rows "vs law"), the four (64, 64) fits above

@@ -23,6 +23,9 @@ Scores only a universe that knows its law allows (draws of the truth, its densit
   draws of the true law per halo instead of the one true galaxy (``truth`` of
   shape (k, n, 4)): the same quantities with the noise of the finite test
   split mostly taken out, so that what remains is the model's own error;
+- :func:`sample_noise`: how far from the law's own the per-bin spread
+  scores of one galaxy per halo drawn from the law fall — for the haloes of a
+  training split, how precisely its galaxies fix each bin's scatter and correlations;
 - :func:`energy_distances` (:func:`mean_energy_distance`): the conditional
   energy distance between model and true draws per halo, with its noise floor
   (true draws against independent true draws);
@@ -293,6 +296,70 @@ def kl_estimate(model_log_prob, true_log_prob) -> float:
     return float(np.mean(t[keep] - m[keep]))
 
 
+#: The per-bin scores of :func:`conditional_spread`'s table: the standard deviations' and the correlations'.
+SPREAD_SCORES = ("conditional std, largest relative error", "residual correlation, largest error")
+
+
+def _spread_errors(spread: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """Each row's score (of :data:`SPREAD_SCORES`) and error: |value / truth - 1| for a std, |value - truth| else."""
+    std = spread["quantity"].isin(TARGETS).to_numpy()
+    error = ((spread["value"] / spread["truth"] - 1).where(std, spread["value"] - spread["truth"])).abs()
+    return np.where(std, SPREAD_SCORES[0], SPREAD_SCORES[1]), error
+
+
+def bin_errors(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per M_h bin of :func:`conditional_spread`'s table: the largest error of each of :data:`SPREAD_SCORES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``M_h_bin``, ``score``, ``error``, ``quantity`` (the property
+        or pair behind it) and ``n`` (haloes), in the table's order of bins.
+    """
+    score, error = _spread_errors(spread)
+    rows = spread.assign(score=score, error=error.to_numpy()).dropna(subset=["error"])  # NaN: a pair without spread
+    rows = rows.loc[rows.groupby(["M_h_bin", "score"], sort=False)["error"].idxmax()]
+    return rows[["M_h_bin", "score", "error", "quantity", "n"]].reset_index(drop=True)
+
+
+def sample_noise(samples, truth, reference, log_mass, edges=MASS_EDGES, min_count: int = MIN_PER_BIN,
+                 quantiles: tuple[float, ...] = (0.5, 0.9)) -> pd.DataFrame:
+    """How far the per-bin spread scores of one galaxy per halo drawn from the true law fall from the law's.
+
+    Each of the K sets of ``samples`` is scored as a model with one draw per
+    halo (:func:`conditional_spread` against ``truth``, :func:`bin_errors`): a
+    perfect model's galaxies, whose errors come from their finite number
+    alone.  Given the haloes of a training split, it says how precisely the
+    training galaxies themselves fix each bin's scatter and correlations:
+    a model that learned a bin from its training galaxies alone would be
+    about this far off (one borrowing from neighbouring masses can do better).
+
+    Parameters
+    ----------
+    samples : array (K, n, 4)
+        K independent sets of one galaxy per halo drawn from the true law.
+    truth : array (k, n, 4)
+        Other draws of the true law (or (n, 4) galaxies) to score against.
+    reference : array (n, 4)
+        The true conditional means.
+    log_mass : array (n,)
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``(M_h_bin, score)``; columns ``n`` (haloes) and the quantiles
+        over the K sets of the bin's largest error (``"p50"``, ``"p90"``, ...).
+    """
+    s, t = _check(samples, truth, log_mass, truth_draws=True)
+    law = conditional_spread(t, t[0], reference, log_mass, edges, min_count)["value"].to_numpy()  # once, not per set
+    errors = pd.concat([bin_errors(conditional_spread(s[k], s[k], reference, log_mass, edges, min_count)
+                                   .assign(truth=law)).assign(set=k) for k in range(len(s))], ignore_index=True)
+    out = errors.groupby(["M_h_bin", "score"], sort=False).agg(n=("n", "first"))
+    for q in quantiles:
+        out[f"p{100 * q:g}"] = errors.groupby(["M_h_bin", "score"], sort=False)["error"].quantile(q)
+    return out
+
+
 def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, model: str | None = None) -> pd.DataFrame:
     """Where each per-bin score of one model is worst: the M_h bin and the property (or pair) behind it.
 
@@ -314,10 +381,8 @@ def worst_cases(spread: pd.DataFrame, coverage: pd.DataFrame | None = None, mode
     by_bin = spread[spread["M_h_bin"] != "all"]
     if by_bin.empty:
         by_bin = spread
-    stds = by_bin[by_bin["quantity"].isin(TARGETS)]
-    corr = by_bin[~by_bin["quantity"].isin(TARGETS)]
-    cases = {"conditional std, largest relative error": (stds, (stds["value"] / stds["truth"] - 1).abs()),
-             "residual correlation, largest error": (corr, (corr["value"] - corr["truth"]).abs())}
+    score, error = _spread_errors(by_bin)
+    cases = {name: (by_bin[score == name], error[score == name]) for name in SPREAD_SCORES}
     if coverage is not None:
         named = coverage.rename(columns={"target": "quantity", "coverage": "value", "level": "truth"})
         cases["coverage error, largest [points]"] = (named, 100 * (named["value"] - named["truth"]).abs())
@@ -355,6 +420,6 @@ def summary(marginal: pd.Series, joint: pd.Series, spread: pd.DataFrame,
     return pd.Series(out)
 
 
-__all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "VS_LAW", "calibration", "conditional_spread",
-           "energy_distances", "joint_ks", "kl_estimate", "marginal_ks", "mass_bins", "mean_energy_distance",
-           "rank_pit", "spread_decomposition", "summary", "worst_cases"]
+__all__ = ["GOALS", "LEVELS", "MASS_EDGES", "MIN_PER_BIN", "SPREAD_SCORES", "VS_LAW", "bin_errors", "calibration",
+           "conditional_spread", "energy_distances", "joint_ks", "kl_estimate", "marginal_ks", "mass_bins",
+           "mean_energy_distance", "rank_pit", "sample_noise", "spread_decomposition", "summary", "worst_cases"]

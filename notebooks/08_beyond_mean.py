@@ -57,7 +57,7 @@ import pandas as pd
 
 from hgtools import plots, reference, sampling
 from hgtools.book import bench_results
-from hgtools.density_scores import worst_cases
+from hgtools.density_scores import bin_errors, worst_cases
 from hgtools.pipeline import density_scores, open_run, project_root
 
 run = open_run(config)
@@ -247,6 +247,40 @@ display(worst.round(3))
 if "spread vs law" in scores:
     display(pd.concat({name: worst_cases(scores["spread vs law"], scores["coverage vs law"], model=name)
                        for name in scored}, names=["density model", "score vs law"]).round(3))
+
+# %% [markdown]
+# (table-training-noise)=
+# ## How precisely the training galaxies fix the scatter (Table J4)
+#
+# A model learns how widely galaxies scatter at fixed halo, and how their properties vary together,
+# from the training galaxies — in the top halo-mass bins, a few thousand or fewer. Where the law is
+# known, the precision they allow can be measured: sets of one galaxy per training halo, drawn anew
+# from the law, are scored as a model against draws of the law, like Table J1's rows "vs law".
+# Their errors come from their finite number alone: a model that learned each bin from its own
+# training galaxies would be about this far off (one that borrows from neighbouring halo masses
+# can do better). Per bin: the training haloes, the error of this run's training galaxies
+# themselves, the median and 90th percentile over the sets, and the flow's error on the test
+# split against the law (Table J1's "vs law"), beside the goal.
+
+# %%
+noise = run.artefact("table-training-noise")
+if not len(noise):
+    display(Markdown("This source has no known law: the precision of its training galaxies cannot be measured."))
+else:
+    if "spread vs law" in scores:
+        flow_law = bin_errors(scores["spread vs law"][scores["spread vs law"]["model"] == "flow"])
+        noise = noise.merge(flow_law[["M_h_bin", "score", "error"]].rename(columns={"error": "flow vs law"}),
+                            how="left", on=["M_h_bin", "score"])
+    noise["goal"] = noise["score"].map(summary["goal"])
+    display(noise.rename(columns={"n": "training haloes", "p50": "sets: median", "p90": "sets: 90th percentile"})
+            .set_index(["M_h_bin", "score"]).round(3))
+    by_bin = noise[noise["M_h_bin"] != "all"]
+    above = by_bin[by_bin["p90"] > by_bin["goal"]]
+    display(Markdown(
+        "Bins where one set in ten of the training galaxies drawn anew misses a goal by itself: "
+        + (", ".join(f"{b} ({s.split(',')[0]}: {p:.3f} against {g:g})"
+                     for b, s, p, g in above[["M_h_bin", "score", "p90", "goal"]].itertuples(index=False))
+           if len(above) else "none") + "."))
 
 # %% [markdown]
 # ## Cost, and the scores at full size

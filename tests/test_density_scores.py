@@ -133,6 +133,41 @@ def test_worst_cases_name_the_bin_and_the_property():
     pd.testing.assert_frame_equal(ds.worst_cases(long, coverage.assign(model="a"), model="a"), worst)
 
 
+def test_sample_noise_of_independent_gaussians_is_that_of_sample_stds_and_correlations():
+    """One galaxy per halo from a law of four independent Gaussians, n haloes in a bin: the relative error of
+    a sample std is ~ N(0, 1 / (2n)) and a sample correlation ~ N(0, 1 / n), independent across properties
+    and pairs, so the largest of 4 (6) has known quantiles."""
+    rng = np.random.default_rng(3)
+    mass = rng.uniform(10.5, 12.0, N)
+    mean = np.column_stack([mass - 2, -10 + 0 * mass, 0.3 * mass - 3, 0.05 * mass])
+    sd = np.array([0.1, 0.5, 0.2, 0.05])
+
+    def law(k, seed):
+        return mean + sd * np.random.default_rng(seed).normal(size=(k, N, D))
+
+    noise = ds.sample_noise(law(200, 1), law(30, 2), mean, mass)
+    assert noise.index.get_level_values("M_h_bin").unique().tolist() == ["10.5-11", "11-11.5", "11.5-12", "all"]
+    assert noise.index.get_level_values("score").unique().tolist() == list(ds.SPREAD_SCORES)
+    for (_, score), row in noise.iterrows():
+        count, scale = (4, np.sqrt(0.5 / row["n"])) if score == ds.SPREAD_SCORES[0] else (6, np.sqrt(1 / row["n"]))
+        for q in (0.5, 0.9):  # P(largest of count |N(0, scale)| <= x) = q
+            expected = scale * stats.norm.ppf((1 + q ** (1 / count)) / 2)
+            assert row[f"p{100 * q:g}"] == pytest.approx(expected, rel=0.15)
+    # a law 10 % wider than the truth it is scored against: the std's error moves to about 0.1
+    wide = ds.sample_noise(mean + 1.1 * (law(20, 1) - mean), law(30, 2), mean, mass)
+    assert wide.loc[("all", ds.SPREAD_SCORES[0]), "p50"] == pytest.approx(0.1, abs=0.015)
+    # per bin, bin_errors names the largest error and what gave it
+    spread = ds.conditional_spread(law(1, 4), law(30, 2), mean, mass)
+    errors = ds.bin_errors(spread)
+    worst = ds.worst_cases(spread)
+    for score in ds.SPREAD_SCORES:
+        by_bin = errors[(errors["score"] == score) & (errors["M_h_bin"] != "all")]
+        assert by_bin["error"].max() == worst.loc[score, "error"]
+        assert by_bin.loc[by_bin["error"].idxmax(), "quantity"] == worst.loc[score, "quantity"]
+    with pytest.raises(ValueError, match="draws must have shape"):
+        ds.sample_noise(law(3, 1)[..., :3], law(5, 2), mean, mass)
+
+
 def test_point_model_is_too_narrow():
     mass, mean, truth, _ = world()
     spread = ds.conditional_spread(mean[None], truth, mean, mass)

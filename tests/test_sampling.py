@@ -103,3 +103,25 @@ def test_spectra_of_populations_drawn_from_the_law_give_the_chi2_floor():
     chi2 = both.drop_duplicates(["property", "bin", "sample"]).set_index(["property", "bin", "sample"])["chi2 per bandpower"]
     law_chi2, wide_chi2 = chi2.xs("true law", level="sample"), chi2.xs("sampled", level="sample")
     assert law_chi2.notna().any() and wide_chi2.sum() > 2 * law_chi2.sum()  # too wide a law moves galaxies across bins
+
+
+def test_the_training_noise_table_scores_the_training_split_and_fresh_sets_of_it():
+    from types import SimpleNamespace
+
+    from hgtools.catalogue import split
+    from hgtools.config import QUICK
+    from hgtools.pipeline import _training_noise
+
+    table, law = world(6000)
+    catalogue = SimpleNamespace(table=table, oracle=lambda rows: pd.DataFrame(mean_of(rows[list(FEATURES)]),
+                                                                              columns=list(TARGETS)))
+    run = SimpleNamespace(truth_law=lambda: law, catalogue=catalogue,
+                          config=SimpleNamespace(training_seed=0, sizes=QUICK))
+    noise = _training_noise(run)
+    assert noise[["M_h_bin", "score"]].drop_duplicates().shape[0] == len(noise) == 6  # two bins and "all", two scores
+    assert set(noise["M_h_bin"]) == {"11-11.5", "11.5-12", "all"} and set(noise["score"]) == set(ds.SPREAD_SCORES)
+    train = table.iloc[split(table, 0).train]
+    assert noise.loc[noise["M_h_bin"] == "all", "n"].tolist() == [len(train)] * 2
+    # each bin's largest error is that of a sample of ~1,400 galaxies: a few hundredths, the sets' alike
+    assert (noise["training split"] < 0.12).all() and (noise["p50"] < 0.08).all() and (noise["p90"] >= noise["p50"]).all()
+    assert _training_noise(SimpleNamespace(truth_law=lambda: None)).empty  # no known law: nothing to measure
