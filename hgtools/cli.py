@@ -141,7 +141,8 @@ def _populate(args: argparse.Namespace) -> int:
     result = populate(args.models, args.halos, args.out, box_size=args.box_size, draws=args.draws, seed=args.seed,
                       workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
                       rows_per_partition=args.rows_per_partition, delta3_min_mass=args.delta3_min_mass,
-                      mass=args.mass, released_model=args.released_model, base_model=args.base_model)
+                      mass=args.mass, released_model=args.released_model, base_model=args.base_model,
+                      input_format=args.format)
     resumed = result.partitions - result.computed
     print(f"wrote {result.out} ({result.partitions} partitions{f', {resumed} from an interrupted run' if resumed else ''};"
           f" {result.rows:,} galaxies painted in {result.seconds:.1f} s, {result.rate:,.0f} galaxies/s)")
@@ -245,7 +246,7 @@ def parser() -> argparse.ArgumentParser:
     t_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     t_.set_defaults(func=_train_density)
 
-    from hgtools.populate import DELTA3_MIN_MASS, ROWS_PER_PARTITION
+    from hgtools.populate import DELTA3_MIN_MASS, FORMATS, ROWS_PER_PARTITION
 
     q = sub.add_parser("populate", help="paint galaxies onto a large halo catalogue, partition by partition, on Dask",
                        description="Apply a saved model set to a halo table (parquet or CSV: a file, a folder or a "
@@ -256,6 +257,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--models", type=Path, required=True, help="saved model set (one stack per target)")
     q.add_argument("--halos", required=True,
                    help="halo table: .parquet/.csv file, Rockstar/consistent-trees hlist (.list), a folder or a glob")
+    q.add_argument("--format", choices=sorted(set(FORMATS.values())), default=None,
+                   help="format of the --halos files whatever their names end with (default: from the suffix, "
+                        ".parquet, .csv or .list; a folder then gives every file in it)")
     q.add_argument("--out", type=Path, required=True, help="output folder (a parquet dataset)")
     q.add_argument("--box-size", type=float, default=None,
                    help="periodic box side in Mpc/h (needed for delta_3; hlist: read from the header)")

@@ -67,20 +67,35 @@ class PopulateError(ValueError):
 # inputs
 # ---------------------------------------------------------------------------
 
-def input_files(halos: str | os.PathLike) -> tuple[list[Path], str]:
+def input_files(halos: str | os.PathLike, fmt: str | None = None) -> tuple[list[Path], str]:
     """The files of a halo input (a file, a folder of files, or a glob) and their format.
+
+    Parameters
+    ----------
+    halos : path-like
+        A file, a folder or a glob.
+    fmt : {"parquet", "csv", "hlist"}, optional
+        The files' format, whatever their names end with (e.g. an hlist
+        catalogue ``out_0.dat``, a CSV table ``haloes.txt``); a folder then
+        gives every file in it that is not hidden.  By default the format
+        follows the suffix (:data:`FORMATS`) and a folder gives the files with
+        a known one.
 
     Raises
     ------
     PopulateError
         If nothing matches, the format is unknown, or formats are mixed.
     """
+    if fmt is not None and fmt not in FORMATS.values():
+        raise PopulateError(f"--format {fmt!r}: use one of {', '.join(sorted(set(FORMATS.values())))}")
     text = str(halos)
     path = Path(text)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in FORMATS and not p.name.startswith("."))
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and (fmt is not None or p.suffix in FORMATS))
         if not files:
-            raise PopulateError(f"--halos {path}: the folder holds no .parquet, .csv or hlist .list file")
+            raise PopulateError(f"--halos {path}: the folder holds no " + (
+                "file" if fmt is not None else ".parquet, .csv or hlist .list file (or give --format)"))
     elif path.is_file():
         files = [path]
     elif any(c in text for c in "*?["):
@@ -89,11 +104,13 @@ def input_files(halos: str | os.PathLike) -> tuple[list[Path], str]:
             raise PopulateError(f"--halos {text}: no file matches")
     else:
         raise PopulateError(f"--halos {path}: no such file or folder")
+    if fmt is not None:
+        return files, fmt
     suffixes = {p.suffix for p in files}
     unknown = sorted(s for s in suffixes if s not in FORMATS)
     if unknown:
         raise PopulateError(f"--halos {text}: unknown format {unknown[0]!r}; use .parquet, .csv or "
-                            "a Rockstar/consistent-trees hlist (.list)")
+                            "a Rockstar/consistent-trees hlist (.list), or name it with --format")
     if len(suffixes) > 1:
         raise PopulateError(f"--halos {text}: mixes {', '.join(sorted(suffixes))} files; give one format")
     return files, FORMATS[suffixes.pop()]
@@ -646,7 +663,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
              scheduler: str | None = None, overwrite: bool = False,
              rows_per_partition: int = ROWS_PER_PARTITION, delta3_min_mass: float = DELTA3_MIN_MASS,
              mass: str = "M200c", released_model: str = "raw-LGBM", base_model: str | None = None,
-             progress: bool = True) -> PopulateResult:
+             input_format: str | None = None, progress: bool = True) -> PopulateResult:
     """Paint the galaxies of a saved model set onto a halo table; write a parquet dataset.
 
     Parameters
@@ -664,7 +681,8 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         others are only counted in delta_3.  Other columns are kept.  Or
         Rockstar / consistent-trees ``hlist`` files (``.list``; :mod:`hgtools.hlist`):
         host haloes painted, every halo counted in delta_3, the box read from
-        the header.
+        the header.  The format follows the files' suffix unless ``input_format``
+        names it.
     out : path-like
         The output folder: ``part-NNNNN.parquet`` per input partition and
         ``populate.json`` (models, input, seed, timings).
@@ -691,6 +709,8 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     released_model : str
         With the study's released models: which of them, ``"<path>-<model>"`` (``raw-LGBM``,
         ``raw-NN``, ``SMOGN-LGBM``, ``SMOGN-NN``).
+    input_format : {"parquet", "csv", "hlist"}, optional
+        The format of ``halos``' files whatever their suffix (:func:`input_files`).
     base_model : str, optional
         With saved stacks: paint with this base model of each stack (``ERT``, ``kNN``, ``LGBM``,
         ``NN``) instead of the stack (LightGBM alone, compiled with lleaves, is by far the fastest).
@@ -703,7 +723,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    files, fmt = input_files(halos)
+    files, fmt = input_files(halos, input_format)
     model_folder = Path(models)
     fingerprint = model_fingerprint(model_folder)
     check_output(out, overwrite=overwrite, inputs=[*files, model_folder], what="--out")  # before any long work
@@ -737,7 +757,7 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
 
     manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint, "model_kind": kind,
                 "released_model": released_model, "base_model": base_model,
-                "inputs": [_file_identity(f) for f in files], "partitions": pieces, "box_size": box_size,
+                "inputs": [_file_identity(f) for f in files], "format": fmt, "partitions": pieces, "box_size": box_size,
                 "draws": draws, "seed": seed, "delta3": {"counted": needs_delta3, "min_mass": delta3_min_mass,
                                                          "radius": DELTA3_RADIUS} if needs_delta3 else None}
     partial = _open_partial(out, manifest, overwrite)

@@ -221,6 +221,15 @@ def test_inputs_are_found_and_bad_ones_named(tmp_path):
         pop.input_files(str(tmp_path / "[bd].*"))
     with pytest.raises(pop.PopulateError, match="has no rows"):
         pop.partition_plan([tmp_path / "d.csv"], "csv")
+    # --format names the format whatever the suffix; a folder then gives every file that is not hidden
+    (tmp_path / ".hidden").write_text("")
+    assert pop.input_files(tmp_path / "c.hdf5", "parquet") == ([tmp_path / "c.hdf5"], "parquet")
+    assert [p.name for p in pop.input_files(tmp_path, "csv")[0]] == ["a.parquet", "b.parquet", "c.hdf5", "d.csv"]
+    assert pop.input_files(str(tmp_path / "[bd].*"), "csv")[1] == "csv"
+    with pytest.raises(pop.PopulateError, match="or name it with --format"):
+        pop.input_files(tmp_path / "c.hdf5")
+    with pytest.raises(pop.PopulateError, match="--format 'hdf5': use one of csv, hlist, parquet"):
+        pop.input_files(tmp_path / "c.hdf5", "hdf5")
 
 
 def test_an_hlist_catalogue_is_painted_host_by_host(tmp_path, cluster, model_set):
@@ -244,6 +253,13 @@ def test_an_hlist_catalogue_is_painted_host_by_host(tmp_path, cluster, model_set
     ref = delta3(hosts[["X_h", "Y_h", "Z_h"]].to_numpy(), pos[tracer], HLIST_BOX, exclude_self=False) \
         - 1 / (tracer.sum() / HLIST_BOX**3 * 4 / 3 * np.pi * 27)
     np.testing.assert_allclose(got["Delta3_h"], ref, rtol=0, atol=1e-12)
+    # the same catalogue under a name without the .list suffix, with --format hlist
+    renamed = tmp_path / "out_0.dat"
+    renamed.write_bytes(path.read_bytes())
+    assert cli.main(["populate", "--models", str(model_set), "--halos", str(renamed), "--format", "hlist",
+                     "--out", str(tmp_path / "again"), "--scheduler", cluster.scheduler_address,
+                     "--rows-per-partition", "900"]) == 0
+    pd.testing.assert_frame_equal(_read(tmp_path / "again"), got)
 
 
 def test_the_studys_released_models_paint_through_populate(tmp_path, cluster, universe):
