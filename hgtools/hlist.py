@@ -149,22 +149,38 @@ def read_piece(piece: dict, *, mass: str = "M200c", paint_min_mass: float = PAIN
     index = [header.columns[wanted[r]] for r in roles]
     data = _lines(path, *piece["bytes"])
     if not data.strip():
-        return _frame({r: np.zeros(0) for r in roles}, mass, paint_min_mass, header)
+        return halo_columns({r: np.zeros(0) for r in roles}, mass, paint_min_mass, header.cosmology)
     try:
         table = pd.read_csv(io.BytesIO(data), sep=r"\s+", header=None, usecols=index, comment="#", engine="c",
                             dtype=float)
     except (ValueError, pd.errors.ParserError) as err:
         raise HlistError(f"{path} (bytes {piece['bytes'][0]}-{piece['bytes'][1]}): not hlist data: {err}") from None
-    return _frame({r: table[i].to_numpy() for r, i in zip(roles, index, strict=True)}, mass, paint_min_mass, header)
+    return halo_columns({r: table[i].to_numpy() for r, i in zip(roles, index, strict=True)}, mass, paint_min_mass,
+                        header.cosmology)
 
 
-def _frame(col: dict, mass: str, paint_min_mass: float, header: Header) -> pd.DataFrame:
+def halo_columns(col: dict[str, np.ndarray], mass: str = "M200c", paint_min_mass: float = PAINT_MIN_MASS,
+                 cosmology: dict | None = None) -> pd.DataFrame:
+    """hgtools' halo columns (see the module docstring) from an hlist's raw columns.
+
+    Parameters
+    ----------
+    col : dict
+        Arrays by role (the keys of :data:`NEEDED`, ``"scale"`` needed with
+        ``mass="Mvir"`` only, and ``"mass"``: the column ``mass`` names in
+        :data:`MASS_COLUMNS`, in Msun/h).
+    mass : {"M200c", "Mvir"}
+    paint_min_mass : float
+        Smallest M_h [log10 Msun/h] of the host haloes marked ``paint``.
+    cosmology : dict, optional
+        ``Om0`` and ``h`` of the catalogue, for ``mass="Mvir"``.
+    """
     m = col["mass"]
     keep = m > 0  # rockstar writes M200c = 0 for haloes too small to measure it
     col = {k: v[keep] for k, v in col.items()}
     c_vir = col["rvir"] / col["rs"]
     if mass == "Mvir" and col["mass"].size:
-        log_m = np.log10(mvir_to_m200c(col["mass"], c_vir, 1.0 / col["scale"][0] - 1.0, header.cosmology))
+        log_m = np.log10(mvir_to_m200c(col["mass"], c_vir, 1.0 / col["scale"][0] - 1.0, cosmology or {}))
     else:
         log_m = np.log10(col["mass"])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -197,6 +213,5 @@ def mvir_to_m200c(m_vir: np.ndarray, c_vir: np.ndarray, redshift: float, cosmolo
                                                       redshift, "vir", "200c", profile="nfw")[0], dtype=float)
 
 
-__all__ = ["Header", "HlistError", "MASS_COLUMNS", "PAINT_MIN_MASS", "columns_read", "mvir_to_m200c", "pieces",
-           "read_header",
-           "read_piece"]
+__all__ = ["Header", "HlistError", "MASS_COLUMNS", "NEEDED", "PAINT_MIN_MASS", "columns_read", "halo_columns",
+           "mvir_to_m200c", "pieces", "read_header", "read_piece"]

@@ -176,6 +176,8 @@ def partition_plan(files: list[Path], fmt: str, rows_per_partition: int = ROWS_P
 def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
     """One partition of the input, as a DataFrame (columns as in the file; hgtools' halo columns for an hlist)."""
     path = Path(piece["file"])
+    if piece.get("raw"):
+        return _raw_piece(piece, columns)
     if piece.get("format") == "hlist":
         from hgtools import hlist
 
@@ -195,6 +197,32 @@ def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
                            header=0, usecols=columns)
     except (OSError, ValueError) as err:
         raise PopulateError(f"{path} cannot be read: {err}") from None
+
+
+def raw_columns() -> dict[str, str]:
+    """The hlist columns (by role) from which a parquet or CSV table without the halo features gets them.
+
+    Named as in an hlist header (``id, upid, M200c, rvir, rs, Spin_Bullock,
+    Halfmass_Scale, x, y, z``); converted as :func:`hgtools.hlist.halo_columns`
+    converts an hlist's.
+    """
+    from hgtools import hlist
+
+    return {role: name for role, name in {**hlist.NEEDED, "mass": hlist.MASS_COLUMNS["M200c"]}.items()
+            if role != "scale"}
+
+
+def _raw_piece(piece: dict, columns: list[str] | None) -> pd.DataFrame:
+    """hgtools' halo columns of one partition of a table of raw hlist columns (:func:`raw_columns`)."""
+    from hgtools import hlist
+
+    names = raw_columns()
+    table = read_piece({k: v for k, v in piece.items() if k != "raw"}, list(names.values()))
+    try:
+        out = hlist.halo_columns({role: table[name].to_numpy() for role, name in names.items()})
+    except (TypeError, ValueError) as err:
+        raise PopulateError(f"{_where(piece)}: its hlist columns cannot be converted to halo features: {err}") from None
+    return out if columns is None else out[[c for c in columns if c in out]]
 
 
 def input_columns(files: list[Path], fmt: str, **hlist_options) -> list[str]:
@@ -681,8 +709,9 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         others are only counted in delta_3.  Other columns are kept.  Or
         Rockstar / consistent-trees ``hlist`` files (``.list``; :mod:`hgtools.hlist`):
         host haloes painted, every halo counted in delta_3, the box read from
-        the header.  The format follows the files' suffix unless ``input_format``
-        names it.
+        the header; or a table of an hlist's columns (:func:`raw_columns`),
+        converted likewise (``box_size`` needed).  The format follows the
+        files' suffix unless ``input_format`` names it.
     out : path-like
         The output folder: ``part-NNNNN.parquet`` per input partition and
         ``populate.json`` (models, input, seed, timings).
@@ -742,17 +771,26 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         from hgtools.hlist import read_header
 
         box_size = read_header(files[0]).box_size
+    raw = fmt != "hlist" and any(c not in columns for c in FEATURES[:4]) \
+        and all(c in columns for c in raw_columns().values())
+    if raw:  # an hlist's columns in a table: converted as an hlist's, every row counted in delta_3, hosts painted
+        if mass != "M200c":
+            raise PopulateError(f"--mass {mass}: {files[0]} is a table of hlist columns, with no cosmology to convert "
+                                "Mvir to M200c with (an hlist header states it); use its M200c column or the hlist "
+                                "file itself")
+        columns = ["ID", *FEATURES[:4], *POSITIONS, "paint"]
     needs_delta3 = "Delta3_h" not in columns
     required = [c for c in FEATURES if c != "Delta3_h"] + (list(POSITIONS) if needs_delta3 else [])
     missing = [c for c in required if c not in columns]
     if missing:
         hint = " (Delta3_h is absent, so positions are needed to count it)" if needs_delta3 else ""
-        raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}")
+        raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}; or give an hlist's columns "
+                            f"{', '.join(raw_columns().values())} to compute the features from")
     if needs_delta3 and box_size is None:
         raise PopulateError(f"{files[0]} has no Delta3_h: give --box-size (Mpc/h) to count it from the positions")
     if box_size is not None and not (np.isfinite(box_size) and box_size > 0):
         raise PopulateError(f"--box-size must be a positive number of Mpc/h, got {box_size}")
-    pieces = partition_plan(files, fmt, rows_per_partition, **hlist_options)
+    pieces = [{**p, "raw": True} if raw else p for p in partition_plan(files, fmt, rows_per_partition, **hlist_options)]
     from hgtools.catalogue import software_versions
 
     manifest = {"models": str(model_folder.resolve()), "model_fingerprint": fingerprint, "model_kind": kind,
@@ -881,5 +919,5 @@ def _settle(client, tag: str, timeout: float = SETTLE_SECONDS) -> None:
 __all__ = ["CompiledLightGBM", "compiled_cache_dir", "DELTA3_MIN_MASS", "DELTA3_RADIUS", "DROPPED_WORKER_VARIABLES",
            "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3", "count_slab", "delta3_graph",
            "halo_frame", "input_columns", "input_files", "local_cluster", "model_fingerprint", "paint",
-           "part_name", "partial_folder", "partition_plan", "populate", "read_piece", "slab_count",
+           "part_name", "partial_folder", "partition_plan", "populate", "raw_columns", "read_piece", "slab_count",
            "split_into_slabs"]

@@ -260,6 +260,24 @@ def test_an_hlist_catalogue_is_painted_host_by_host(tmp_path, cluster, model_set
                      "--out", str(tmp_path / "again"), "--scheduler", cluster.scheduler_address,
                      "--rows-per-partition", "900"]) == 0
     pd.testing.assert_frame_equal(_read(tmp_path / "again"), got)
+    # the same haloes as a parquet table of the hlist's columns (the box given): converted alike
+    header = hlist.read_header(path)
+    lines = pd.read_csv(path, sep=r"\s+", comment="#", header=None)
+    raw = pd.DataFrame({name: lines[header.columns[name]] for name in pop.raw_columns().values()})
+    raw["id"] = raw["id"].astype(np.int64)
+    raw.to_parquet(tmp_path / "raw.parquet", row_group_size=1000)
+    pop.populate(model_set, tmp_path / "raw.parquet", tmp_path / "from-table", box_size=HLIST_BOX,
+                 scheduler=cluster.scheduler_address, rows_per_partition=900, progress=False)
+    pd.testing.assert_frame_equal(_read(tmp_path / "from-table"), got)
+    with pytest.raises(pop.PopulateError, match="--mass Mvir: .* no cosmology"):
+        pop.populate(model_set, tmp_path / "raw.parquet", tmp_path / "mvir", box_size=HLIST_BOX, mass="Mvir")
+    raw.drop(columns="rs").to_parquet(tmp_path / "no-rs.parquet")
+    with pytest.raises(pop.PopulateError, match="missing column.*or give an hlist's columns id, upid"):
+        pop.populate(model_set, tmp_path / "no-rs.parquet", tmp_path / "no-rs", box_size=HLIST_BOX)
+    raw.to_csv(tmp_path / "raw.csv", index=False)  # and as CSV
+    pop.populate(model_set, tmp_path / "raw.csv", tmp_path / "from-csv", box_size=HLIST_BOX,
+                 scheduler=cluster.scheduler_address, rows_per_partition=900, progress=False)
+    pd.testing.assert_frame_equal(_read(tmp_path / "from-csv"), got)
 
 
 def test_the_studys_released_models_paint_through_populate(tmp_path, cluster, universe):
