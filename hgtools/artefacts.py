@@ -56,6 +56,11 @@ class Artefact:
         What it reads: ``catalogue``, ``models`` (the training run), ``oracle``.
     cached : bool
         Stored on disk under :func:`cache_key` by :meth:`hgtools.pipeline.Run.artefact`.
+    study : bool
+        One of the study's figures and tables (else this book's own).
+    law : bool
+        Drawn only where the source knows its law (the embedded universe); its
+        page says why it is absent otherwise, and the maps do not link it.
     """
 
     key: str
@@ -68,6 +73,7 @@ class Artefact:
     data: tuple[str, ...]
     cached: bool = False
     study: bool = True
+    law: bool = False
 
     @property
     def label(self) -> str:
@@ -135,10 +141,10 @@ ARTEFACTS: tuple[Artefact, ...] = (
     Artefact("fig-painting", "Fig. P1", "Power spectra of the two-bin splits in the larger universe: true and "
              "painted galaxies", "07_painting", "painting.painted_spectra", "plots.power_spectra",
              ("painting", "populate", "overdensity", "clustering", "models", *_UNIVERSE), _MOD, cached=True,
-             study=False),
+             study=False, law=True),
     Artefact("fig-delta3-threshold", "Fig. P2", "delta_3 against halo mass for tracers above three masses",
              "07_painting", "painting.delta3_thresholds", "plots.delta3_thresholds",
-             ("painting", "overdensity", *_UNIVERSE), _CAT, cached=True, study=False),
+             ("painting", "overdensity", *_UNIVERSE), _CAT, cached=True, study=False, law=True),
     Artefact("table-throughput", "Table P2", "Throughput of hgtools populate (bench/populate.py)", "07_painting",
              "", "", ("populate",), (), study=False),
     Artefact("table-density", "Table J1", "Conditional density models and the stacks against the truth: "
@@ -276,16 +282,23 @@ def map_table():
                           "cached": a.cached} for a in ARTEFACTS])
 
 
-def map_markdown() -> str:
-    """:func:`map_table` as a MyST table, each artefact linked to its label on its page."""
+def link(artefact: Artefact, has_law: bool = True) -> str:
+    """A MyST link to the artefact on its page, or its name alone where this run does not draw it."""
+    if artefact.law and not has_law:
+        return f"{artefact.number} (not drawn: the source has no known law)"
+    return f"{{ref}}`{artefact.number} <{artefact.label}>`"
+
+
+def map_markdown(has_law: bool = True) -> str:
+    """:func:`map_table` as a MyST table, each artefact linked to its label on its page (see :func:`link`)."""
     rows = ["| artefact | computed by | drawn by | code it depends on | data | cached |",
             "|---|---|---|---|---|---|"]
     for a in ARTEFACTS:
-        rows.append(f"| {{ref}}`{a.number} <{a.label}>` | `{a.compute or '(the chapter)'}` | "
+        rows.append(f"| {link(a, has_law)} | `{a.compute or '(the chapter)'}` | "
                     f"`{a.draw or '(table)'}` | {', '.join(f'`{m}`' for m in a.code)} | {', '.join(a.data)} | "
                     f"{'yes' if a.cached else ''} |")
     return "\n".join(rows)
 
 
-__all__ = ["ARTEFACTS", "PACKAGE_DIR", "TRAINING", "Artefact", "by_chapter", "cache_key", "code_digest", "get",
+__all__ = ["ARTEFACTS", "PACKAGE_DIR", "TRAINING", "Artefact", "by_chapter", "cache_key", "code_digest", "get", "link",
            "map_markdown", "map_table", "module_file"]

@@ -51,11 +51,12 @@ def notebook_order(root: Path) -> list[str]:
     return [Path(f).name for f in files if f.startswith(GENERATED + "/")]
 
 
-def stage_sources(root: Path, staging: Path) -> None:
+def stage_sources(root: Path, staging: Path, has_law: bool = True) -> None:
     """Copy the book's configuration and prose pages into a fresh staging folder.
 
     The introduction gets the map of every figure and table (from
-    :data:`hgtools.artefacts.ARTEFACTS`), each linked to its label on its page.
+    :data:`hgtools.artefacts.ARTEFACTS`), each linked to its label on its page
+    (``has_law``: whether the run's source knows its law; :func:`artefact_map`).
     """
     if staging.exists():
         shutil.rmtree(staging)
@@ -66,19 +67,23 @@ def stage_sources(root: Path, staging: Path) -> None:
                     ignore=shutil.ignore_patterns("generated"))
     intro = staging / "book" / "intro.md"
     if intro.exists():
-        intro.write_text(intro.read_text() + "\n" + artefact_map())
+        intro.write_text(intro.read_text() + "\n" + artefact_map(has_law))
 
 
-def artefact_map() -> str:
-    """The introduction's map: every figure and table of the book, linked to where it is shown."""
-    from hgtools.artefacts import ARTEFACTS
+def artefact_map(has_law: bool = True) -> str:
+    """The introduction's map: every figure and table of the book, linked to where it is shown.
+
+    Without a known law (``has_law`` false), the figures only such a source
+    lacks are named without a link (:func:`hgtools.artefacts.link`).
+    """
+    from hgtools.artefacts import ARTEFACTS, link
 
     lines = ["## Map of the figures and tables", "",
              "Each entry links to where the book shows it; the reproducibility page lists the code and "
              "data each one is computed from.", "",
              "| | what | page |", "|---|---|---|"]
     for a in ARTEFACTS:
-        lines.append(f"| {{ref}}`{a.number} <{a.label}>` | {a.caption}{'' if a.study else ' (this book)'} "
+        lines.append(f"| {link(a, has_law)} | {a.caption}{'' if a.study else ' (this book)'} "
                      f"| {{doc}}`{GENERATED.split('/', 1)[1]}/{a.chapter}` |")
     return "\n".join(lines) + "\n"
 
@@ -136,7 +141,7 @@ def build(root: Path | str = ".", out: Path | str | None = None, config: RunConf
     out = root if out is None else Path(out).resolve()
     config = (RunConfig() if config is None else config).resolve(root)
     staging = out / "_build" / "source"
-    stage_sources(root, staging)
+    stage_sources(root, staging, config.data_source.has_oracle)
 
     t_start = time.perf_counter()
     ensure_catalogue(config)  # before any notebook: a wrong catalogue file stops the build here
@@ -184,8 +189,9 @@ def bench_results(root: Path, names: list[str] | None = None,
     recorded run; the table has empty cells where a row has no value, and is
     transposed when it has more than ``max_columns`` columns and fewer rows (so
     that it fits the page).  A result not recorded yet gives table None and a
-    caption saying so; a result recorded with other universe parameters than the
-    shipped ones (or older, without their digest) says that in its caption; a digest of null
+    caption saying so; one measured on the embedded universe says so (it is synthetic,
+    whatever the page's source), and one recorded with other universe parameters than the
+    shipped ones (or older, without their digest) says that too; a digest of null
     marks a benchmark that does not use the embedded universe.
     """
     import pandas as pd
@@ -206,6 +212,8 @@ def bench_results(root: Path, names: list[str] | None = None,
         table = pd.DataFrame(record["rows"]).convert_dtypes()
         caption = (f"**{record.get('title', name)}** — `{record.get('command', '')}`, {record.get('date', '')}, "
                    f"{record.get('machine', '')}")
+        if record.get("universe_digest"):  # never read as results of the page's own source
+            caption += f"; data: the hgtools embedded universe (synthetic; parameters {record['universe_digest']})"
         if "universe_digest" not in record or record["universe_digest"] not in (None, universe):
             recorded = record.get("universe_digest") or "not recorded"
             caption += (f". **Recorded with other universe parameters** ({recorded}; this book: {universe}): "

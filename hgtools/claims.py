@@ -121,30 +121,38 @@ def claims_table(scores: pd.DataFrame, joint: pd.DataFrame, features: pd.DataFra
     raw_features = features[(features["path"] == "raw") & (features["model"] != "oracle")]
     median = raw_features.groupby(["target", "feature"])["relative %"].median()
     secondary = {t: median[t].drop("M_h") for t in TARGETS}
-    top = {t: s.max() for t, s in secondary.items()}
+    measured = [t for t in TARGETS if secondary[t].notna().all()]  # else M_h's importance is not positive
+    missing = [t for t in TARGETS if t not in measured]
+    unmeasured = (f"M_h has no positive importance for {', '.join(missing)}, so nothing is measured relative to it "
+                  "there" if missing else "")
+
+    def because(*reasons: str) -> str:
+        return "; ".join(r for r in reasons if r)
+
+    top = {t: secondary[t].max() for t in measured}
+    holds = not missing and all(v < 100 for v in top.values())
     rows.append(("Halo mass is the most important feature for every property", "fig-7",
                  ", ".join(f"{t}: next {secondary[t].idxmax()} {v:.0f} % of M_h" for t, v in top.items()),
-                 _verdict(sum(v < 100 for v in top.values()), len(top)),
-                 "" if all(v < 100 for v in top.values()) else law))
-    least = {t: s.idxmin() for t, s in secondary.items()}
+                 _verdict(sum(v < 100 for v in top.values()), len(TARGETS)), "" if holds else because(law, unmeasured)))
+    least = {t: secondary[t].idxmin() for t in measured}
+    instead = ", ".join(f"{t} {v}" for t, v in least.items() if v != "Delta3_h")
     rows.append(("δ3 matters least of the halo features", "fig-7",
-                 ", ".join(f"{t}: δ3 {secondary[t]['Delta3_h']:.1f} % of M_h" for t in TARGETS),
-                 _verdict(sum(v == "Delta3_h" for v in least.values()), len(least)),
-                 "" if all(v == "Delta3_h" for v in least.values()) else
-                 "least important instead: " + ", ".join(f"{t} {v}" for t, v in least.items() if v != "Delta3_h")
-                 + (f"; {law}" if law else "")))
+                 ", ".join(f"{t}: δ3 {secondary[t]['Delta3_h']:.1f} % of M_h" for t in measured),
+                 _verdict(sum(v == "Delta3_h" for v in least.values()), len(TARGETS)),
+                 "" if not missing and not instead else
+                 because(instead and f"least important instead: {instead}", instead and law, unmeasured)))
 
-    second = {t: secondary[t].idxmax() for t in ("sSFR", "color")}
+    second = {t: secondary[t].idxmax() for t in ("sSFR", "color") if t in measured}
+    holds = len(second) == 2 and all(f == "z_h" for f in second.values())
     rows.append(("Formation time (z½) matters for sSFR and colour: first after halo mass", "fig-7",
                  ", ".join(f"{t}: {f} {secondary[t][f]:.1f} %" for t, f in second.items()),
-                 _verdict(sum(f == "z_h" for f in second.values()), 2),
-                 "" if all(f == "z_h" for f in second.values()) else law))
+                 _verdict(sum(f == "z_h" for f in second.values()), 2), "" if holds else because(law, unmeasured)))
 
-    spread = {t: float(secondary[t].sum()) for t in TARGETS}
+    spread = {t: float(secondary[t].sum()) for t in measured}
+    verdict = UNTESTABLE if missing else HOLDS if max(spread, key=spread.get) == "radius" else FAILS
     rows.append(("Radius is the least hierarchical property: the secondary features matter most for it",
-                 "fig-7", ", ".join(f"{t} {v:.0f} %" for t, v in spread.items()),
-                 HOLDS if max(spread, key=spread.get) == "radius" else FAILS,
-                 "" if max(spread, key=spread.get) == "radius" else law))
+                 "fig-7", ", ".join(f"{t} {v:.0f} %" for t, v in spread.items()), verdict,
+                 "" if verdict == HOLDS else unmeasured or law))
 
     if informed is not None:
         gain_in = informed["PCC"] - pcc

@@ -82,7 +82,7 @@ if Path(TIMINGS_FILE).exists():  # written by the build beside the executed note
 # them on the next build.
 
 # %%
-display(Markdown(artefacts.map_markdown()))
+display(Markdown(artefacts.map_markdown(run.catalogue.has_oracle)))
 
 # %% [markdown]
 # ## Benchmarks

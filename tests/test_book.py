@@ -40,6 +40,8 @@ def test_bench_results_say_when_they_were_recorded_with_other_universe_parameter
         (folder / f"{name}.json").write_text(json.dumps(record))
     captions = {name: caption for name, caption, _ in bench_results(tmp_path)}
     assert "other universe parameters" not in captions["now"]
+    assert f"data: the hgtools embedded universe (synthetic; parameters {current})" in captions["now"]
+    assert "embedded universe" not in captions["independent"]
     assert "other universe parameters" in captions["before"] and "0123abcd" in captions["before"]
     assert current in captions["before"] and "python bench/before.py" in captions["before"]
     assert "not recorded" in captions["unknown"]
@@ -52,6 +54,31 @@ def quick_book(tmp_path_factory):
     config = RunConfig(seed=0, box_size=48.0, quick=True, data_dir=str(out / "data"))
     html = build(ROOT, out, config)
     return out, html
+
+
+@pytest.mark.slow
+def test_the_book_builds_on_a_catalogue_of_tng_files(tmp_path):
+    """A run in TNG's layout (miniature: 3,000 random groups in a 60 Mpc/h box): every chapter runs, with the
+    scores a source without a known law allows, and the figures only the embedded universe has are not linked."""
+    from hgtools import cli
+    from hgtools.sources import tng_mini
+
+    mini = tng_mini.write_mini_run(tmp_path / "TNG-mini", n_random=3000, seed=0, box_size=60.0)
+    catalogue = tmp_path / "tng.parquet"
+    assert cli.main(["catalogue", "--source", "tng", "--base-path", str(mini.base_path), "--snapshot", "99",
+                     "--out", str(catalogue)]) == 0
+    config = RunConfig(source="tng", catalogue=str(catalogue), quick=True, data_dir=str(tmp_path / "data"))
+    html = build(ROOT, tmp_path, config)
+    outputs = {}
+    for stem in notebook_order(ROOT):
+        executed = json.loads((tmp_path / "_build" / "source" / GENERATED / f"{stem}.ipynb").read_text())
+        outputs[stem] = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs[stem] if o["output_type"] == "error"], stem
+    shown = json.dumps(outputs["08_beyond_mean"])
+    assert "This source has no known law" in shown and "IllustrisTNG" in shown
+    assert "score vs law" not in shown  # nothing measured against a law
+    assert "data: the hgtools embedded universe (synthetic" in shown  # the recorded benchmarks say what they ran on
+    assert "Fig. P1 (not drawn: the source has no known law)" in (html / "book" / "intro.html").read_text()
 
 
 @pytest.mark.slow

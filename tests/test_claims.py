@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,18 @@ def test_every_claim_that_differs_says_why():
                                                                  -0.1)), synthetic=True)
     differs = table[table["verdict"] != claims.HOLDS]
     assert len(differs) >= 6 and (differs["why"].str.len() > 20).all(), differs[["claim of the study", "why"]]
+
+
+def test_a_property_that_does_not_depend_on_halo_mass_leaves_the_importance_claims_unmeasured_there():
+    scores, joint, features, stacks, chi = tables(radius_extra=20.0)
+    features.loc[features["target"] == "radius", "relative %"] = np.nan  # M_h's importance not positive for radius
+    table = claims.claims_table(scores, joint, features, stacks, chi, synthetic=False).set_index("claim of the study")
+    rows = {c.split(":")[0].split(" (")[0]: table.loc[c] for c in table.index}
+    assert rows["Halo mass is the most important feature for every property"]["verdict"] == claims.PARTLY
+    assert rows["δ3 matters least of the halo features"]["verdict"] == claims.PARTLY
+    assert rows["Formation time"]["verdict"] == claims.HOLDS  # sSFR and colour are measured
+    assert rows["Radius is the least hierarchical property"]["verdict"] == claims.UNTESTABLE
+    for claim in ("Halo mass is the most important feature for every property", "δ3 matters least of the halo features",
+                  "Radius is the least hierarchical property"):
+        assert "M_h has no positive importance for radius" in rows[claim]["why"]
+        assert "radius" not in rows[claim]["evidence here"]
