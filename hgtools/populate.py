@@ -738,11 +738,11 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     released_model : str
         With the study's released models: which of them, ``"<path>-<model>"`` (``raw-LGBM``,
         ``raw-NN``, ``SMOGN-LGBM``, ``SMOGN-NN``).
-    input_format : {"parquet", "csv", "hlist"}, optional
-        The format of ``halos``' files whatever their suffix (:func:`input_files`).
     base_model : str, optional
         With saved stacks: paint with this base model of each stack (``ERT``, ``kNN``, ``LGBM``,
         ``NN``) instead of the stack (LightGBM alone, compiled with lleaves, is by far the fastest).
+    input_format : {"parquet", "csv", "hlist"}, optional
+        The format of ``halos``' files whatever their suffix (:func:`input_files`).
 
     Raises
     ------
@@ -784,8 +784,9 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
     missing = [c for c in required if c not in columns]
     if missing:
         hint = " (Delta3_h is absent, so positions are needed to count it)" if needs_delta3 else ""
-        raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}; or give an hlist's columns "
-                            f"{', '.join(raw_columns().values())} to compute the features from")
+        if any(c in missing for c in FEATURES[:4]):
+            hint += f"; or give an hlist's columns {', '.join(raw_columns().values())} to compute the features from"
+        raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}")
     if needs_delta3 and box_size is None:
         raise PopulateError(f"{files[0]} has no Delta3_h: give --box-size (Mpc/h) to count it from the positions")
     if box_size is not None and not (np.isfinite(box_size) and box_size > 0):
