@@ -168,7 +168,8 @@ ARTEFACTS: tuple[Artefact, ...] = (
              ("density", "density_scores", "sampling"), _ORC, study=False),
     Artefact("table-training-noise", "Table J4", "How precisely the training galaxies fix the per-bin scatter and "
              "correlations: sets drawn anew from the law, scored like a model", "08_beyond_mean",
-             "density_scores.sample_noise", "", ("density_scores", *_UNIVERSE), _ORC, cached=True, study=False),
+             "density_scores.sample_noise", "", ("density_scores", *_UNIVERSE), ("catalogue", "oracle"), cached=True,
+             study=False),
     Artefact("fig-density-pk", "Fig. J4", "Power spectra of the two-bin splits: sampled populations (bands from "
              "independent draws), truth and raw stack", "08_beyond_mean", "sampling.sampled_spectra",
              "plots.sampled_power_spectra", ("density", "sampling", "clustering"), _MOD, cached=True, study=False),
