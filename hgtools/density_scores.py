@@ -354,9 +354,10 @@ def sample_noise(samples, truth, reference, log_mass, edges=MASS_EDGES, min_coun
     law = conditional_spread(t, t[0], reference, log_mass, edges, min_count)["value"].to_numpy()  # once, not per set
     errors = pd.concat([bin_errors(conditional_spread(s[k], s[k], reference, log_mass, edges, min_count)
                                    .assign(truth=law)).assign(set=k) for k in range(len(s))], ignore_index=True)
-    out = errors.groupby(["M_h_bin", "score"], sort=False).agg(n=("n", "first"))
+    grouped = errors.groupby(["M_h_bin", "score"], sort=False)
+    out = grouped.agg(n=("n", "first"))
     for q in quantiles:
-        out[f"p{100 * q:g}"] = errors.groupby(["M_h_bin", "score"], sort=False)["error"].quantile(q)
+        out[f"p{100 * q:g}"] = grouped["error"].quantile(q)
     return out
 
 

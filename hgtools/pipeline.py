@@ -467,11 +467,10 @@ def _training_noise(run: Run) -> pd.DataFrame:
     law = run.truth_law()
     if law is None:
         return pd.DataFrame()
-    table = run.catalogue.table
-    train = table.iloc[split(table, run.config.training_seed).train].reset_index(drop=True)
+    table, seed = run.catalogue.table, run.config.training_seed
+    train = table.iloc[split(table, seed).train].reset_index(drop=True)
     features, log_mass = train[list(FEATURES)], train["M_h"].to_numpy(dtype=float)
     reference = run.catalogue.oracle(train)[list(TARGETS)].to_numpy()
-    seed = run.config.training_seed
     truth = law["sample"](features, run.config.sizes.density_draws, seed + 5)
     noise = ds.sample_noise(law["sample"](features, run.config.sizes.noise_sets, seed + 6), truth, reference,
                             log_mass)
@@ -542,7 +541,8 @@ def _galaxy_inputs(run: Run) -> pd.DataFrame:
 _COMPUTE = {"table-1": _joint_table, "fig-9": _spectra, "fig-7": _importances, "fig-10": _galaxy_inputs,
             "table-painting": _painting_table, "fig-painting": _painting_spectra,
             "fig-delta3-threshold": _delta3_thresholds, "table-density": _density_scores,
-            "table-training-noise": _training_noise, "fig-density-pk": _sampled_spectra, "fig-galaxy-assembly": _galaxy_assembly}
+            "table-training-noise": _training_noise, "fig-density-pk": _sampled_spectra,
+            "fig-galaxy-assembly": _galaxy_assembly}
 
 
 def importances(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -101,7 +101,7 @@ def test_a_property_that_does_not_depend_on_halo_mass_leaves_the_importance_clai
     assert rows["δ3 matters least of the halo features"]["verdict"] == claims.PARTLY
     assert rows["Formation time"]["verdict"] == claims.HOLDS  # sSFR and colour are measured
     assert rows["Radius is the least hierarchical property"]["verdict"] == claims.UNTESTABLE
-    for claim in ("Halo mass is the most important feature for every property", "δ3 matters least of the halo features",
-                  "Radius is the least hierarchical property"):
+    for claim in ("Halo mass is the most important feature for every property",
+                  "δ3 matters least of the halo features", "Radius is the least hierarchical property"):
         assert "M_h has no positive importance for radius" in rows[claim]["why"]
         assert "radius" not in rows[claim]["evidence here"]
