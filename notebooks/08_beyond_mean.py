@@ -36,6 +36,10 @@
 #   it models $\log M_*$ through $t = 8.75 + w \ln(e^{(\log M_* - 8.75)/w} - 1)$ ($w$ = 0.1 dex),
 #   which is $\log M_*$ itself a few $w$ above the selection $\log M_* \geq 8.75$ and covers the
 #   whole line below it, so that, like the catalogue, it has no galaxy below the selection;
+#   haloes above $10^{12.5}\,M_\odot/h$ weigh more in its likelihood, up to 4 times from
+#   $10^{13}\,M_\odot/h$ (repeated in each epoch): they are a few per cent of the training split,
+#   and unweighted, the flow drew the galaxies of the most massive haloes with the scatter and the
+#   correlations of those of $10^{13}\,M_\odot/h$ haloes;
 # - **gaussian**: a network giving each halo a mean and a full 4 × 4 covariance;
 # - **residual**: a cheap baseline — LightGBM's mean of each property plus the four residuals
 #   (out of fold) of one of the 50 nearest training haloes.

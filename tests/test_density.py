@@ -156,11 +156,40 @@ def test_a_flow_saved_before_the_hinges_still_loads(fitted, tmp_path):
     old = density.FlowDensity(**{**FAST["flow"], "mass_knots": (), "stellar_mass_floor": None}).fit(*law(400, 9))
     density.save_density(old, tmp_path / "old")
     card = json.loads((tmp_path / "old" / "card.json").read_text())
-    del card["params"]["mass_knots"], card["params"]["stellar_mass_floor"]
+    del card["params"]["mass_knots"], card["params"]["stellar_mass_floor"], card["params"]["upweight_mass"]
     (tmp_path / "old" / "card.json").write_text(json.dumps(card))
     loaded, _ = density.load_density(tmp_path / "old")
-    assert loaded.mass_knots == () and loaded.stellar_mass_floor is None
+    assert loaded.mass_knots == () and loaded.stellar_mass_floor is None and loaded.upweight_mass is None
     np.testing.assert_array_equal(loaded.sample(X, seed=1), old.sample(X, seed=1))
+
+
+def test_mass_weights_rise_linearly_over_the_ramp():
+    w = density.mass_weights([10.0, 12.75, 13.0, 13.25, 15.0], start=12.75, factor=4.0, ramp=0.5)
+    np.testing.assert_allclose(w, [1.0, 1.0, 2.5, 4.0, 4.0])
+    for factor, ramp in ((0.5, 0.5), (2.0, 0.0)):
+        with pytest.raises(ValueError, match="factor >= 1 and a ramp > 0"):
+            density.mass_weights([12.0], start=12.0, factor=factor, ramp=ramp)
+
+
+def test_repeats_are_the_weights_rounded_at_random():
+    weights = np.repeat([1.0, 2.5, 4.0], 20_000)
+    counts = density.repeats(weights, np.random.default_rng(0))
+    assert counts.dtype.kind == "i" and set(np.unique(counts)) == {1, 2, 3, 4}
+    assert (counts[:20_000] == 1).all() and (counts[-20_000:] == 4).all()
+    assert set(np.unique(counts[20_000:40_000])) == {2, 3}
+    assert counts[20_000:40_000].mean() == pytest.approx(2.5, abs=0.02)  # 4 standard errors
+    np.testing.assert_array_equal(counts, density.repeats(weights, np.random.default_rng(0)))
+
+
+def test_the_flow_weighs_massive_haloes_by_repeating_them():
+    """A weight of 1 everywhere is the unweighted fit, draw for draw; weights above 1 change the fit."""
+    X, Y = law(400, 12)
+    fits = {k: density.make_density("flow", **FAST["flow"], **settings).fit(X, Y, X[:100], Y[:100])
+            for k, settings in {"none": {"upweight_mass": None}, "one": {"upweight_mass": 0.0, "upweight": 1.0},
+                                "four": {"upweight_mass": 0.0, "upweight": 4.0}}.items()}
+    draws = {k: model.sample(X[:50], seed=3) for k, model in fits.items()}
+    np.testing.assert_array_equal(draws["none"], draws["one"])
+    assert not np.array_equal(draws["none"], draws["four"])
 
 
 def test_the_flows_sampler_takes_another_spline(fitted):
