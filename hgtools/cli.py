@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 import time
 import warnings
@@ -114,6 +115,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upweight_mass(value: str, model: str) -> float | None:
+    """``--upweight-mass``: a halo mass [log10 Msun/h], or None for 'none'; the flow's only."""
+    if model != "flow":
+        raise ValueError(f"--upweight-mass applies to the flow only, not to --model {model}")
+    if value.strip().lower() == "none":
+        return None
+    try:
+        mass = float(value)
+    except ValueError:
+        mass = float("nan")
+    if not math.isfinite(mass):
+        raise ValueError(f"--upweight-mass must be a halo mass [log10 Msun/h] or 'none', got {value!r}")
+    return mass
+
+
 def _train_density(args: argparse.Namespace) -> int:
     from hgtools.catalogue import read_catalogue
     from hgtools.density import fit_and_save
@@ -123,6 +139,8 @@ def _train_density(args: argparse.Namespace) -> int:
     check_output(args.out, overwrite=args.overwrite, inputs=(args.catalogue,), what="--out")
     table, meta = read_catalogue(args.catalogue)
     params = {"epochs": args.epochs} if args.epochs is not None and args.model != "residual" else {}
+    if args.upweight_mass is not None:
+        params["upweight_mass"] = _upweight_mass(args.upweight_mass, args.model)
     card = {"catalogue": str(args.catalogue.resolve()), "source": meta.get("source"), "seed": args.seed,
             "split": "training split fitted, validation split for early stopping (hgtools.catalogue.split)"}
     t0 = time.perf_counter()
@@ -243,6 +261,9 @@ def parser() -> argparse.ArgumentParser:
     t_.add_argument("--out", type=Path, required=True, help="folder to write (never the catalogue)")
     t_.add_argument("--seed", type=int, default=0, help="seed of the split and the fit (default 0)")
     t_.add_argument("--epochs", type=int, default=None, help="most training epochs (networks; default the model's)")
+    t_.add_argument("--upweight-mass", default=None, metavar="LOG_MH",
+                    help="flow: halo mass [log10 Msun/h] above which training haloes weigh more in the "
+                         "likelihood, up to 4 times 0.5 dex above it (default 12.5); 'none': all weigh the same")
     t_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     t_.set_defaults(func=_train_density)
 

@@ -680,10 +680,11 @@ class FlowDensity(_NetworkDensity):
         split, which decides the early stop, is not weighted.  ``None``: every
         halo weighs 1.  Haloes above 10^13 Msun/h are 1.7 % of the training
         split, so without weights every fit drew the stellar masses of their
-        galaxies with the width of those of 10^13 Msun/h haloes (0.120-0.130
-        dex at 13.25-15.5 where the law narrows to 0.109-0.110) and their
-        residual correlations of M* with colour and sSFR about half the law's
-        (0.12-0.16 against 0.27-0.28, and -0.16 against -0.27 to -0.32), on
+        galaxies with the width of those of 10^13 Msun/h haloes (0.121-0.130
+        dex at 13.25-15.5 where the law narrows to 0.109-0.110) and, at
+        13.25-14, their residual correlations of M* with colour and sSFR about
+        half the law's (0.12-0.16 against 0.27-0.28, and -0.16 against -0.27
+        to -0.32), on
         the training split as on the test split (seeds 0 and 1): the flow
         underfitted them, and more than the 1,478 training haloes there
         limit (Table J4).  ``bench/density_seeds.py`` (model seeds 0-3,

@@ -450,6 +450,27 @@ def test_train_density_and_predict_draws(small_catalogue, tmp_path, capsys):
     assert not any((tmp_path / name).exists() for name in ("x.parquet", "y.parquet", "z.parquet"))
 
 
+def test_train_density_sets_or_turns_off_the_flows_weights(small_catalogue, tmp_path, capsys):
+    from hgtools import cli
+    from hgtools.catalogue import write_catalogue
+
+    catalogue = tmp_path / "catalogue.parquet"
+    write_catalogue(small_catalogue, catalogue, {"source": "mock"})
+    for value, expected in (("none", None), ("12.25", 12.25)):
+        out = tmp_path / f"flow-{value}"
+        assert cli.main(["train-density", "--catalogue", str(catalogue), "--out", str(out), "--epochs", "1",
+                         "--upweight-mass", value]) == 0
+        assert json.loads((out / "card.json").read_text())["params"]["upweight_mass"] == expected
+    capsys.readouterr()
+    for args, message in ((["--upweight-mass", "heavy"], "--upweight-mass must be a halo mass"),
+                          (["--upweight-mass", "inf"], "--upweight-mass must be a halo mass"),
+                          (["--model", "gaussian", "--upweight-mass", "12"], "applies to the flow only")):
+        assert cli.main(["train-density", "--catalogue", str(catalogue), "--out", str(tmp_path / "x"), *args]) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_point_models_refuse_draws(tmp_path, capsys):
     from hgtools import cli
 
