@@ -249,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
     p_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     p_.set_defaults(func=_predict)
 
-    from hgtools.density import DENSITY_MODELS
+    from hgtools.density import DENSITY_MODELS, UPWEIGHT_MASS, UPWEIGHT_RAMP
 
     t_ = sub.add_parser("train-density", help="fit a conditional density model of the galaxies given their haloes",
                         description="Fit p(M*, sSFR, R, colour | halo) on a catalogue's training split (early "
@@ -263,7 +263,8 @@ def parser() -> argparse.ArgumentParser:
     t_.add_argument("--epochs", type=int, default=None, help="most training epochs (networks; default the model's)")
     t_.add_argument("--upweight-mass", default=None, metavar="LOG_MH",
                     help="flow: halo mass [log10 Msun/h] above which training haloes weigh more in the "
-                         "likelihood, up to 4 times 0.5 dex above it (default 12.5); 'none': all weigh the same")
+                         f"likelihood, up to 4 times {UPWEIGHT_RAMP} dex above it (default {UPWEIGHT_MASS}); "
+                         "'none': all weigh the same")
     t_.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else an error)")
     t_.set_defaults(func=_train_density)
 
