@@ -45,6 +45,8 @@ from hgtools.parallel import environment, worker_environment
 
 #: Halo positions [comoving Mpc/h] used to count delta_3.
 POSITIONS = HALO_POSITION
+#: The halo features a halo carries itself (an hlist's columns give them); delta_3 counts its neighbours.
+OWN_FEATURES = tuple(f for f in FEATURES if f != "Delta3_h")
 #: Default smallest mass of the objects counted in delta_3 [log10 Msun/h]: the embedded
 #: universe counts every halo down to 10^10 Msun/h (number density 0.26 (Mpc/h)^-3).
 DELTA3_MIN_MASS = 10.0
@@ -235,7 +237,7 @@ def input_columns(files: list[Path], fmt: str, **hlist_options) -> list[str]:
                 hlist.columns_read(path, **hlist_options)
             except (OSError, hlist.HlistError) as err:
                 raise PopulateError(str(err)) from None
-        return ["ID", *FEATURES[:4], *POSITIONS, "paint"]
+        return ["ID", *OWN_FEATURES, *POSITIONS, "paint"]
     columns = None
     for path in files:
         if fmt == "parquet":
@@ -771,20 +773,20 @@ def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.
         from hgtools.hlist import read_header
 
         box_size = read_header(files[0]).box_size
-    raw = fmt != "hlist" and any(c not in columns for c in FEATURES[:4]) \
+    raw = fmt != "hlist" and any(c not in columns for c in OWN_FEATURES) \
         and all(c in columns for c in raw_columns().values())
     if raw:  # an hlist's columns in a table: converted as an hlist's, every row counted in delta_3, hosts painted
         if mass != "M200c":
             raise PopulateError(f"--mass {mass}: {files[0]} is a table of hlist columns, with no cosmology to convert "
                                 "Mvir to M200c with (an hlist header states it); use its M200c column or the hlist "
                                 "file itself")
-        columns = ["ID", *FEATURES[:4], *POSITIONS, "paint"]
+        columns = ["ID", *OWN_FEATURES, *POSITIONS, "paint"]
     needs_delta3 = "Delta3_h" not in columns
-    required = [c for c in FEATURES if c != "Delta3_h"] + (list(POSITIONS) if needs_delta3 else [])
+    required = [*OWN_FEATURES, *(POSITIONS if needs_delta3 else ())]
     missing = [c for c in required if c not in columns]
     if missing:
         hint = " (Delta3_h is absent, so positions are needed to count it)" if needs_delta3 else ""
-        if any(c in missing for c in FEATURES[:4]):
+        if set(missing) & set(OWN_FEATURES):
             hint += f"; or give an hlist's columns {', '.join(raw_columns().values())} to compute the features from"
         raise PopulateError(f"{files[0]}: missing column(s) {', '.join(missing)}{hint}")
     if needs_delta3 and box_size is None:
@@ -918,7 +920,7 @@ def _settle(client, tag: str, timeout: float = SETTLE_SECONDS) -> None:
 
 
 __all__ = ["CompiledLightGBM", "compiled_cache_dir", "DELTA3_MIN_MASS", "DELTA3_RADIUS", "DROPPED_WORKER_VARIABLES",
-           "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3", "count_slab", "delta3_graph",
+           "OWN_FEATURES", "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3", "count_slab", "delta3_graph",
            "halo_frame", "input_columns", "input_files", "local_cluster", "model_fingerprint", "paint",
            "part_name", "partial_folder", "partition_plan", "populate", "raw_columns", "read_piece", "slab_count",
            "split_into_slabs"]
