@@ -44,12 +44,12 @@ def networks_only_seconds(flow: density.FlowDensity, X: np.ndarray) -> float:
     def identity(params, x):
         return x + 0.0 * tf.reduce_sum(params, axis=0)
 
-    f = flow._compiled("networks only", lambda z, x: flow._forward(z, x, identity), (len(TARGETS), len(FEATURES)))
+    f = flow._compiled("networks only", flow._blocks(lambda z, x: flow._forward(z, x, identity)),
+                       (len(TARGETS), len(FEATURES)))
     x = flow._standardise(X)
-    z = np.random.default_rng(1).standard_normal((len(x), len(TARGETS)))
-    rows = density.SAMPLE_CHUNK_ROWS  # as the draws
-    flow._in_chunks(f, z[:rows], x[:rows], rows=rows)  # compile once, as for the draws
-    return float(np.median(timings(lambda: flow._in_chunks(f, z, x, rows=rows), TIMING_RUNS)[0]))
+    flow._sample_std(x[:density.SAMPLE_CHUNK_ROWS], 1, np.random.default_rng(1), forward=f)  # compile, as the draws
+    return float(np.median(timings(lambda: flow._sample_std(x, 1, np.random.default_rng(1), forward=f),
+                                   TIMING_RUNS)[0]))
 
 
 def decomposition_rows(parts: pd.DataFrame) -> list[dict]:

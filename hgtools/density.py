@@ -271,18 +271,31 @@ def _tensorflow():
 #: thread (as populate's workers) 2.7 against 2.4-2.8 with 4,096 rows, too little to make the draws
 #: depend on the thread count (other chunks give other float32 rounding).
 CHUNK_ROWS = 32_768
-#: Rows per call into the flow's sampler (a power of two): its ~50 passes over the chunk's spline
-#: parameters then stay in a core's cache.  2^19 draws of a flow of the book's architecture, four runs
-#: each alternated in a process of one thread, two such processes at once as populate's two workers (AMD
-#: EPYC with AVX2, 1 MiB of L2 cache per core, 2026-11-29): 8,192 rows took 3.4-3.6 us per draw, 16,384
-#: 3.9-4.0 and 32,768 5.1-5.3.  One process of two threads: 2.4, 2.3 and 2.8 us in one run; 2.1-2.8 us
-#: for all three in another (2^20 draws, four runs each, one outlier of 5.9 us with 8,192 rows); the
-#: book's flow drew 10^6 galaxies in 3.8 s as with 32,768 rows (``bench/density.py``).  On the
-#: processor of the measurements of :data:`CHUNK_ROWS`, two threads took 1.8-2.1 us per draw with 8,192
-#: rows against 1.4-1.6 with 32,768: the one-thread workers of populate gain most.
-SAMPLE_CHUNK_ROWS = 8192
+#: Rows per call into the flow's sampler (a power of two, at least :data:`MIN_PADDED_ROWS`); the draws
+#: of all haloes and all draws are cut into such chunks, which run side by side on as many threads as
+#: TensorFlow may use (:func:`tensorflow_threads`).  Inside a call XLA works through the chunk in blocks
+#: of :data:`SAMPLE_BLOCK_ROWS` rows, so the chunk only sets how many calls are made.
+SAMPLE_CHUNK_ROWS = 32_768
+#: Rows the flow's sampler works on at a time inside one call, one block after the other in an XLA loop
+#: (:meth:`FlowDensity._blocks`): the ~50 passes of its splines over a block's parameters then stay in
+#: a core's first caches, and a galaxy's draw is computed with the same arithmetic whatever the chunk
+#: or the thread it falls in.  2^18 draws of a flow of the book's architecture, five runs each
+#: alternated in a process of one thread (AMD EPYC with AVX2, 2026-11-29, medians): chunks of 8,192
+#: rows computed whole (the sampler before blocks) 2.78 us per draw; chunks of 32,768 in blocks of
+#: 4,096, 2,048, 1,024, 512, 256 and 128 rows 2.68, 2.59, 2.54, 2.29, 2.10 and 2.22 us; chunks of
+#: 16,384 and 65,536 in blocks of 256 2.13 and 2.03 us.  Two such processes at once (as populate's
+#: workers): 2.80 and 2.93 us whole against 2.11 and 2.22 us with chunks of 32,768 in blocks of 256.
+#: One process of two threads: 1.80 us with chunks of 8,192 computed whole by XLA's two threads, 1.55
+#: with two such chunks at a time, 1.09 with two chunks of 32,768 in blocks of 256 at a time
+#: (the draws differ from the whole chunks' by float32 rounding, 7e-5 in standardised units).  Whole
+#: runs, the sampler before and after blocks alternated, two runs each (the bench's 3-epoch flow of the
+#: book's architecture): ``populate`` of 10^7 haloes on 2 warm workers took 20.2-22.3 s before and
+#: 16.8-17.6 s after (0.45-0.50 and 0.57-0.59 million haloes/s); 10^6 draws in one process of two
+#: threads 1.99-2.06 and 1.35-1.39 s (medians of three).
+SAMPLE_BLOCK_ROWS = 256
 #: Fewest rows per call into an XLA-compiled function: chunks are padded to a power of two from here
-#: to the chunk size, so that XLA compiles a function for a handful of shapes only.
+#: to the chunk size, so that XLA compiles a function for a handful of shapes only (a multiple of
+#: :data:`SAMPLE_BLOCK_ROWS`).
 MIN_PADDED_ROWS = 1024
 #: Smallest bin width, bin height and knot slope of the flow's splines (standardised units).
 MIN_BIN = 1e-3
@@ -298,6 +311,16 @@ UPWEIGHT_RAMP = 0.5
 #: Hyper-parameters added after models were saved, with the value those models were fitted with
 #: (:func:`load_density` gives it to a card that lacks it).
 _ADDED_PARAMS = {"flow": {"mass_knots": (), "stellar_mass_floor": None, "upweight_mass": None}}
+
+
+def sampler_threads() -> int:
+    """How many chunks the flow's sampler runs at a time: one per core, one in a Dask worker
+    (:func:`hgtools.models._threads`), at most ``TF_NUM_INTRAOP_THREADS`` where that is set (hgtools'
+    worker processes set 1)."""
+    from hgtools.models import _threads
+
+    env = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    return min(_threads(None), int(env)) if env.isdigit() and int(env) > 0 else _threads(None)
 
 
 def mass_weights(log_mass, start: float, factor: float, ramp: float = UPWEIGHT_RAMP) -> np.ndarray:
@@ -456,21 +479,21 @@ class _NetworkDensity(DensityModel):
         f = self._compiled("log_prob", lambda yy, xx: -self._loss(yy, xx), (len(TARGETS), len(FEATURES)))
         return self._in_chunks(f, y, x).astype(float)
 
-    def _in_chunks(self, f, *arrays: np.ndarray, rows: int = CHUNK_ROWS) -> np.ndarray:
-        """``f`` of float32 row chunks of ``arrays`` (at most ``rows`` rows, a power of two), concatenated.
+    def _call(self, f, *chunk: np.ndarray) -> np.ndarray:
+        """``f`` of one chunk of rows of ``chunk``'s arrays, as float32.
 
-        For an XLA-compiled ``f`` each chunk is padded (its last row repeated)
+        For an XLA-compiled ``f`` the chunk is padded (its last row repeated)
         to a power of two of at least :data:`MIN_PADDED_ROWS` rows, so that XLA
         compiles once per bucket instead of once per length (the padded rows'
         results are dropped; rows are independent, so they do not change the others).
         """
-        out = []
-        for i in range(0, len(arrays[0]), rows):
-            chunk = [a[i:i + rows].astype(np.float32) for a in arrays]
-            n = len(chunk[0])
-            size = max(MIN_PADDED_ROWS, 1 << (n - 1).bit_length()) if self.jit_compile else n
-            out.append(f(*(np.pad(c, ((0, size - n), (0, 0)), mode="edge") for c in chunk)).numpy()[:n])
-        return np.concatenate(out)
+        n = len(chunk[0])
+        size = max(MIN_PADDED_ROWS, 1 << (n - 1).bit_length()) if self.jit_compile else n
+        return f(*(np.pad(c.astype(np.float32), ((0, size - n), (0, 0)), mode="edge") for c in chunk)).numpy()[:n]
+
+    def _in_chunks(self, f, *arrays: np.ndarray, rows: int = CHUNK_ROWS) -> np.ndarray:
+        """``f`` of row chunks of ``arrays`` (at most ``rows`` rows, a power of two), concatenated (:meth:`_call`)."""
+        return np.concatenate([self._call(f, *(a[i:i + rows] for a in arrays)) for i in range(0, len(arrays[0]), rows)])
 
     def _compiled(self, name: str, fn, widths: tuple[int, ...]):
         """A tf.function of float32 matrices with these widths, traced once per model.
@@ -1089,12 +1112,42 @@ class FlowDensity(_NetworkDensity):
             u = tf.gather(tf.stack(columns, axis=1), np.argsort(order), axis=1)
         return u
 
-    def _sample_std(self, x, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        f = self._compiled("forward", self._forward, (len(TARGETS), len(FEATURES)))
-        out = np.empty((n_draws, len(x), len(TARGETS)))
-        for d in range(n_draws):
-            out[d] = self._in_chunks(f, rng.standard_normal((len(x), len(TARGETS))), x, rows=SAMPLE_CHUNK_ROWS)
-        return out
+    def _blocks(self, forward):
+        """``forward(z, x)`` computed in blocks of :data:`SAMPLE_BLOCK_ROWS` rows, one after the other in an XLA
+        loop (with ``jit_compile``; the rows must then be a multiple of the block, as :meth:`_call` pads them)."""
+        if not self.jit_compile:
+            return forward
+        import tensorflow as tf
+
+        def blocked(z, x):
+            blocks = [tf.reshape(a, [-1, SAMPLE_BLOCK_ROWS, a.shape[1]]) for a in (z, x)]
+            out = tf.map_fn(lambda zx: forward(*zx), tuple(blocks), fn_output_signature=z.dtype)
+            return tf.reshape(out, tf.shape(z))
+
+        return blocked
+
+    def _sample_std(self, x, n_draws: int, rng: np.random.Generator, forward=None) -> np.ndarray:
+        """Draws (n_draws, n, 4) in standardised units; ``forward`` replaces the compiled sampler when given.
+
+        The base draws of every (draw, halo) pair, draw after draw, are cut into
+        chunks of :data:`SAMPLE_CHUNK_ROWS` rows, drawn from ``rng`` in that
+        order (as one array of (n_draws, n, 4) would be) and sampled on
+        :func:`sampler_threads` threads, a few chunks per thread at a time (so
+        that memory stays bounded): with ``jit_compile`` (:meth:`_blocks`) the
+        draws depend on neither the chunks nor the threads.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        f = forward or self._compiled("forward", self._blocks(self._forward), (len(TARGETS), len(FEATURES)))
+        n, total, threads = len(x), n_draws * len(x), sampler_threads()
+        bounds = [(a, min(a + SAMPLE_CHUNK_ROWS, total)) for a in range(0, total, SAMPLE_CHUNK_ROWS)]
+        parts = []
+        with ThreadPoolExecutor(threads) as pool:
+            for g in range(0, len(bounds), 4 * threads):
+                chunks = [(rng.standard_normal((b - a, len(TARGETS))), x[np.arange(a, b) % n])
+                          for a, b in bounds[g:g + 4 * threads]]  # in order: rng's stream as one array
+                parts += pool.map(lambda chunk: self._call(f, *chunk), chunks)
+        return np.concatenate(parts).reshape(n_draws, n, len(TARGETS))
 
 
 class GaussianDensity(_NetworkDensity):

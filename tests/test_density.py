@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -235,15 +236,25 @@ def test_the_xla_compiled_flow_computes_what_the_plain_one_does(fitted):
     np.testing.assert_allclose(xla.sample(X, 2, seed=3), plain.sample(X, 2, seed=3), rtol=1e-4, atol=1e-4)
 
 
-def test_the_flows_draws_do_not_depend_on_the_sampling_chunks(fitted, monkeypatch):
+def test_the_flows_draws_do_not_depend_on_the_sampling_chunks_nor_threads(fitted, monkeypatch):
     xla = density.FlowDensity(**{**fitted["flow"].get_params(), "jit_compile": True})
     xla._set_arrays(fitted["flow"]._arrays())
     X, _ = law(2500, 6)
-    whole = xla.sample(X, 2, seed=4)  # one chunk of 2,500 rows (padded to 4,096)
+    monkeypatch.setattr(density, "sampler_threads", lambda: 1)
+    whole = xla.sample(X, 2, seed=4)  # one chunk of 5,000 rows (padded to 8,192)
     monkeypatch.setattr(density, "SAMPLE_CHUNK_ROWS", density.MIN_PADDED_ROWS)
-    chunked = xla.sample(X, 2, seed=4)  # chunks of 1,024, 1,024 and 452 rows
-    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    chunked = xla.sample(X, 2, seed=4)  # chunks of 1,024 rows (the last of 904)
+    np.testing.assert_array_equal(chunked, whole)  # the same blocks of rows, the same arithmetic
+    monkeypatch.setattr(density, "sampler_threads", lambda: 3)
+    np.testing.assert_array_equal(xla.sample(X, 2, seed=4), whole)  # chunks on three threads
     assert not np.allclose(chunked, xla.sample(X, 2, seed=5), atol=1e-2)
+
+
+def test_sampler_threads_follow_tensorflows_setting(monkeypatch):
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as hgtools' worker processes
+    assert density.sampler_threads() == 1
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    assert density.sampler_threads() == (os.cpu_count() or 1)
 
 
 def test_flow_density_is_its_base_law_pushed_forward(fitted):
