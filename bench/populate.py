@@ -13,8 +13,9 @@ writing parquet) on a LocalCluster started beforehand — "first run" on fresh w
 load the models (and compile the flow's sampler with XLA), and (LightGBM and the flow, up to 10^7) runs
 on the same workers, as on a long-lived cluster (at 10^6 haloes, where one run takes seconds and this
 machine's noise is ~20 %, the median of three; at 10^7 the mean of two); the time of the same models'
-predict (the flow: its draws, compiled beforehand) on an in-memory array of the same rows (one process,
-both cores; one after each warm run, the median of as many, so that the two see the same phase of this
+predict (the compiled models populate paints with — for LightGBM, each property's LightGBM and its
+linear map, on half of the rows per thread; the flow: its draws, compiled beforehand) on an in-memory
+array of the same rows (one process, both cores; one after each warm run, the median of as many, so that the two see the same phase of this
 machine's drifting speed); and the peak memory (VmHWM) of each worker process.
 delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
 counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
@@ -29,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +135,8 @@ def run_populate(models_dir, src, out, runs: int = 1, between=None,
 
 def in_memory_predict(models_dir, folder: Path, name: str):
     """A function timing one predict [s] of the same (compiled) models on the rows in memory (one process,
-    both cores)."""
+    both cores): LightGBM's stacks (LightGBM and its linear map) on half of the rows per thread, the flow's
+    sampler on its threads, the four-model stack on its models' own threads."""
     X = pd.read_parquet(folder, columns=list(FEATURES)).to_numpy()
     if name == "flow":
         flow, _ = density.load_density(models_dir)
@@ -143,13 +146,15 @@ def in_memory_predict(models_dir, folder: Path, name: str):
             flow.sample(X, 1, seed=0)
     else:
         fast = [pop._compile(stack) for _, _, stack in models.load_set(models_dir)]
+        halves = np.array_split(X, 2)
 
         def predict():
-            for model in fast:
-                if name == "LightGBM":
-                    model.base_models["LGBM"].model.predict(X, n_jobs=2)
-                else:
-                    model.predict(X)
+            with ThreadPoolExecutor(2) as pool:
+                for model in fast:
+                    if name == "LightGBM":  # each half of the rows on a thread of its own, as the two workers
+                        list(pool.map(model.predict, halves))
+                    else:  # the stack's parts use the cores themselves
+                        model.predict(X)
     def timed() -> float:
         t0 = time.perf_counter()
         predict()

@@ -118,7 +118,8 @@ if run.catalogue.has_oracle:
 #
 # `bench/populate.py` on this 2-core machine: a LocalCluster of two worker processes paints tiled
 # copies of the embedded universe's haloes; the time includes reading and writing parquet, and is
-# compared with the same model set's prediction on an in-memory array of the same rows. "LightGBM"
+# compared with the same models' prediction on an in-memory array of the same rows, on both cores
+# (LightGBM: half of the rows per thread; the flow: its sampler's chunks on two threads). "LightGBM"
 # paints with one LightGBM model per property, "flow" draws one galaxy per halo from the
 # conditional normalizing flow (its architecture, trained for 3 epochs only: speed is measured
 # here), "stack" with the study's four models and their linear stack. "First run" is a run on
