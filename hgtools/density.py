@@ -273,7 +273,7 @@ def _tensorflow():
 CHUNK_ROWS = 32_768
 #: Rows per call into the flow's sampler (a power of two, at least :data:`MIN_PADDED_ROWS`); the draws
 #: of all haloes and all draws are cut into such chunks, which run side by side on as many threads as
-#: TensorFlow may use (:func:`tensorflow_threads`).  Inside a call XLA works through the chunk in blocks
+#: the process may use (:func:`sampler_threads`).  Inside a call XLA works through the chunk in blocks
 #: of :data:`SAMPLE_BLOCK_ROWS` rows, so the chunk only sets how many calls are made.
 SAMPLE_CHUNK_ROWS = 32_768
 #: Rows the flow's sampler works on at a time inside one call, one block after the other in an XLA loop
