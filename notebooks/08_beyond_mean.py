@@ -294,11 +294,17 @@ else:
 # same seed gives the same galaxies, and records the score table above at that size.
 # `bench/density_seeds.py` refits the flow on the same training split with other seeds of its
 # initial weights and batch order and scores every fit the same way: how far its scores move from
-# one fit to another, beside the goals they are judged by and the true law's noise floor. The
-# command, date and machine are those of the recorded runs, not necessarily of this page's.
+# one fit to another, beside the goals they are judged by and the true law's noise floor.
+# `bench/density_truths.py` asks how much of the per-bin scores "against the one true galaxy" is
+# the luck of that galaxy, which is a single draw of the law: it keeps the draws of the score table
+# and scores them again against fresh sets of one galaxy per test halo drawn from the true law. The
+# law's own row says how often a perfect model meets those goals on this test split; the rows
+# "vs law" of the score table, measured against many draws of the law per halo, do not carry that
+# luck. The command, date and machine are those of the recorded runs, not necessarily of this page's.
 
 # %%
-for _, caption, table in bench_results(project_root(), ["density", "density_scores", "density_seeds"]):
+for _, caption, table in bench_results(project_root(), ["density", "density_scores", "density_seeds",
+                                                        "density_truths"]):
     display(Markdown(caption))
     if table is not None:
         display(table)
