@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/populate.py
 	$(BIN)/python bench/density.py
 	$(BIN)/python bench/density_seeds.py
+	$(BIN)/python bench/density_truths.py
 	$(BIN)/python bench/seeds.py
 	$(BIN)/python bench/book.py
 
