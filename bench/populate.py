@@ -15,8 +15,9 @@ on the same workers, as on a long-lived cluster (at 10^6 haloes, where one run t
 machine's noise is ~20 %, the median of three; at 10^7 the mean of two); the time of the same models'
 predict (the compiled models populate paints with — for LightGBM, each property's LightGBM and its
 linear map, on half of the rows per thread; the flow: its draws, compiled beforehand) on an in-memory
-array of the same rows (one process, both cores; one after each warm run, the median of as many, so that the two see the same phase of this
-machine's drifting speed); and the peak memory (VmHWM) of each worker process.
+array of the same rows (one process, both cores; one after each warm run, the median of as many, so
+that the two see the same phase of this machine's drifting speed); and the peak memory (VmHWM) of
+each worker process.
 delta_3 is timed on its own: the 2x2x2 tiling (410 Mpc/h, every halo down to 10^10 Msun/h a tracer),
 counted on slabs by populate, checked against the untiled box's delta_3 (tiling does not change it).
 
@@ -155,6 +156,7 @@ def in_memory_predict(models_dir, folder: Path, name: str):
                         list(pool.map(model.predict, halves))
                     else:  # the stack's parts use the cores themselves
                         model.predict(X)
+
     def timed() -> float:
         t0 = time.perf_counter()
         predict()
