@@ -59,9 +59,9 @@ def main() -> None:
     for name, values in draws.items():
         scores = pd.DataFrame([worst(values, truth, reference, log_mass) for truth in fresh])
         within = scores.le(pd.Series(ds.GOALS)[list(SCORES)])
+        on_own = worst(values, own, reference, log_mass)
         for score in SCORES:
-            rows.append({"model": name, "score": score,
-                         "test split's galaxies": rounded(worst(values, own, reference, log_mass)[score]),
+            rows.append({"model": name, "score": score, "test split's galaxies": rounded(on_own[score]),
                          "median": rounded(scores[score].median()), "p10": rounded(scores[score].quantile(0.1)),
                          "p90": rounded(scores[score].quantile(0.9)), "goal": ds.GOALS[score],
                          "share within goal": rounded(within[score].mean(), 3)})
