@@ -389,24 +389,28 @@ def write_catalogue(table: pd.DataFrame, path: str | os.PathLike, metadata: dict
     return write_table(table, path, metadata, overwrite=overwrite)
 
 
-def write_table(table: pd.DataFrame, path: str | os.PathLike, metadata: dict, *, overwrite: bool = False,
+def write_table(table, path: str | os.PathLike, metadata: dict, *, overwrite: bool = False,
                 inputs=()) -> Path:
     """Write a table (a catalogue, predictions, a cached artefact) with hgtools metadata to parquet.
 
-    Atomic (:func:`hgtools.io.atomic_write`); ``path`` may never be one of ``inputs``.
-    Floating-point columns are written without dictionary encoding: their values
-    rarely repeat, so pyarrow's attempt at a dictionary only costs time (3.5 times
-    the write of a painted partition, measured) and bytes.
+    ``table`` is a :class:`pandas.DataFrame` (its index is not written) or a
+    :class:`pyarrow.Table` (written as it is: populate's parts never go through
+    pandas).  Atomic (:func:`hgtools.io.atomic_write`); ``path`` may never be
+    one of ``inputs``.  Floating-point and 64-bit integer columns are written
+    without dictionary encoding: their values (properties, IDs) rarely repeat,
+    so pyarrow's attempt at a dictionary only costs time and bytes.  Measured
+    on a painted partition of 250,000 haloes: with a dictionary tried on the
+    floats the write took 3.5 times as long; on the IDs alone, 73 ms instead of 54.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from hgtools.io import atomic_write, json_default
 
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
     schema_meta = dict(arrow.schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=json_default).encode()
-    encoded = [f.name for f in arrow.schema if not pa.types.is_floating(f.type)]
+    encoded = [f.name for f in arrow.schema if not (pa.types.is_floating(f.type) or pa.types.is_int64(f.type))]
     with atomic_write(path, overwrite=overwrite, inputs=inputs) as tmp:
         pq.write_table(arrow.replace_schema_metadata(schema_meta), tmp, use_dictionary=encoded)
     return Path(path)

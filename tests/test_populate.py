@@ -372,6 +372,23 @@ def test_a_repeated_partition_of_a_finished_run_writes_nothing(tmp_path, model_s
     assert (gone / pop.part_name(3)).is_file()
 
 
+def test_a_part_is_what_paint_gives_for_its_table(tmp_path, model_set, universe):
+    # A part goes from parquet to parquet as an Arrow table; `paint` works on a DataFrame. Same galaxies, same
+    # columns: a stored pandas index is dropped, and a galaxy column the input already has is replaced, not doubled.
+    table = universe[0][["ID", *FEATURES, "stellar_mass"]].iloc[:300].copy()
+    table["stellar_mass"] = -1.0
+    table.index = pd.Index(np.arange(300) * 7, name="row")
+    table.to_parquet(tmp_path / "halos.parquet", row_group_size=100)
+    piece = {"file": str(tmp_path / "halos.parquet"), "row_groups": [1, 3], "rows": 200}
+    (tmp_path / "parts").mkdir()
+    args = (str(model_set), pop.model_fingerprint(model_set))
+    assert pop._paint_part(piece, 0, None, *args, str(tmp_path / "parts"), None, {"draws": 1, "seed": 0}) == (200, 0)
+    got = pd.read_parquet(tmp_path / "parts" / pop.part_name(0))
+    expected = pop.paint(table.iloc[100:], model_set)
+    assert list(got.columns) == list(expected.columns) and got.columns.is_unique and (got["stellar_mass"] > 5).all()
+    pd.testing.assert_frame_equal(got, expected)
+
+
 def test_lightgbm_is_compiled_with_the_same_predictions(model_set, universe):
     X = universe[0][list(FEATURES)].to_numpy()[:5000]
     for _, _, stack in models.load_set(model_set):
