@@ -1081,7 +1081,10 @@ class FlowDensity(_NetworkDensity):
         10^6; the whole sampler converted to TensorFlow Lite (XNNPACK), in
         chunks of 512 to 16,384 rows, 3.8-5.8 against 3.7-4.4 s; the products
         in TensorFlow without XLA (oneDNN) and only the splines compiled,
-        3.4-4.9 against 3.8-4.6 s (this machine's noise).
+        3.4-4.9 against 3.8-4.6 s (this machine's noise).  The weights baked
+        into the compiled sampler as constants (so that XLA folds their
+        gathers and concatenations) made it slower: 4.29 against 2.39 us per
+        draw (2^18 draws, one thread, medians of five alternated runs, 2026-11-29).
         """
         import tensorflow as tf
 
