@@ -581,10 +581,12 @@ def _paint_part(piece: dict, i: int, delta3: np.ndarray | None, models: str, fin
     230 Mpc/h universe with delta_3, the two were within the noise.
 
     The partition stays an Arrow table from reading to writing; only the
-    columns checked go to pandas.  A partition of 250,000 haloes painted with
-    the four LightGBM models on one thread took 533 ms instead of 595 ms
-    through pandas (medians of 20 alternated runs; the models' predict alone
-    449 ms): :func:`paint` on a DataFrame gives the same galaxies.
+    columns checked go to pandas (:func:`paint` on a DataFrame gives the same
+    galaxies).  A partition of 250,000 haloes painted with the four LightGBM
+    models on one thread took 541-551 ms instead of 593-604 ms through pandas
+    (with halo IDs written without a dictionary, :func:`hgtools.catalogue.write_table`;
+    medians of 20, two processes of each alternated, 2026-11-29; the models'
+    predict alone 453-462 ms).
     """
     table = _read_part(piece)
     if delta3 is not None:
