@@ -188,17 +188,25 @@ def read_piece(piece: dict, columns: list[str] | None = None) -> pd.DataFrame:
         except (OSError, hlist.HlistError) as err:
             raise PopulateError(str(err)) from None
         return table if columns is None else table[[c for c in columns if c in table]]
+    if "row_groups" in piece:
+        return _row_groups(piece, columns).to_pandas()
     try:
-        if "row_groups" in piece:
-            import pyarrow.parquet as pq
-
-            lo, hi = piece["row_groups"]
-            return pq.ParquetFile(path).read_row_groups(range(lo, hi), columns=columns).to_pandas()
         header = pd.read_csv(path, nrows=0).columns
         return pd.read_csv(path, skiprows=range(1, 1 + piece["skip"]), nrows=piece["rows"], names=list(header),
                            header=0, usecols=columns)
     except (OSError, ValueError) as err:
         raise PopulateError(f"{path} cannot be read: {err}") from None
+
+
+def _row_groups(piece: dict, columns: list[str] | None = None):
+    """A parquet partition's row groups as a :class:`pyarrow.Table` (with the file's pandas metadata)."""
+    import pyarrow.parquet as pq
+
+    lo, hi = piece["row_groups"]
+    try:
+        return pq.ParquetFile(piece["file"]).read_row_groups(range(lo, hi), columns=columns)
+    except (OSError, ValueError) as err:
+        raise PopulateError(f"{piece['file']} cannot be read: {err}") from None
 
 
 def raw_columns() -> dict[str, str]:
@@ -541,15 +549,10 @@ def _read_part(piece: dict):
     is dropped, as ``reset_index(drop=True)`` would).
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if "row_groups" not in piece or piece.get("raw"):
         return pa.Table.from_pandas(read_piece(piece), preserve_index=False)
-    lo, hi = piece["row_groups"]
-    try:
-        table = pq.ParquetFile(piece["file"]).read_row_groups(range(lo, hi))
-    except (OSError, ValueError) as err:
-        raise PopulateError(f"{piece['file']} cannot be read: {err}") from None
+    table = _row_groups(piece)
     index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
     return table.drop_columns(index).replace_schema_metadata(None)
 
@@ -593,12 +596,12 @@ def _paint_part(piece: dict, i: int, delta3: np.ndarray | None, models: str, fin
         table = _with_column(table, "Delta3_h", delta3)
     if "paint" in table.column_names:  # the other rows were delta_3 tracers only
         table = table.filter(table.column("paint")).drop_columns("paint")
-    checked = [*FEATURES, *(POSITIONS if box_size is not None and all(c in table.column_names for c in POSITIONS)
-                            else ())]
+    positions = box_size is not None and all(c in table.column_names for c in POSITIONS)
+    checked = [*FEATURES, *(POSITIONS if positions else ())]
     view = table.select([c for c in checked if c in table.column_names]).to_pandas()
     if len(view):
         _validate(view, piece, FEATURES, None)
-        if len(checked) > len(FEATURES):
+        if positions:
             _validate(view, piece, POSITIONS, box_size)
     from hgtools.density import ExtrapolationWarning
 
