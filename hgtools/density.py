@@ -198,25 +198,26 @@ class DensityModel(BaseEstimator):
         their log-density can be non-finite.  All False for a model saved
         without its training range (before hgtools recorded it).
         """
-        return self._outside(X).any(axis=1)
-
-    def _outside(self, X) -> np.ndarray:
-        """(n, 5) bool: which features of which haloes lie outside the training range."""
         self._check_fitted()
         X = _check_x(X)
-        if getattr(self, "x_min_", None) is None:
-            return np.zeros(X.shape, dtype=bool)
-        return (X < self.x_min_) | (X > self.x_max_)
+        rows = np.zeros(len(X), dtype=bool)
+        if getattr(self, "x_min_", None) is not None:
+            for j, (low, high) in enumerate(zip(self.x_min_, self.x_max_)):
+                # column by column: for 250,000 haloes 3 ms, where (n, 5) booleans' .any(axis=1) took 13
+                rows |= (X[:, j] < low) | (X[:, j] > high)
+        return rows
 
     def _warn_outside(self, X) -> None:
         import warnings
 
-        outside = self._outside(X)
-        if outside.any():
+        rows = self.outside_training_range(X)
+        if rows.any():
+            far = np.asarray(X, dtype=float)[rows]  # the haloes outside: which features take them there
+            out = ((far < self.x_min_) | (far > self.x_max_)).any(axis=0)
             units = {f: "" if SCHEMA[f].unit == "dimensionless" else f" {SCHEMA[f].unit}" for f in FEATURES}
             features = [f"{f} in [{lo:.3g}, {hi:.3g}]{units[f]}"
-                        for f, lo, hi, out in zip(FEATURES, self.x_min_, self.x_max_, outside.any(axis=0)) if out]
-            warnings.warn(f"{outside.any(axis=1).sum():,} of {len(outside):,} haloes lie outside the {self.name} "
+                        for f, lo, hi, o in zip(FEATURES, self.x_min_, self.x_max_, out) if o]
+            warnings.warn(f"{rows.sum():,} of {len(rows):,} haloes lie outside the {self.name} "
                           f"model's training range ({'; '.join(features)}): it extrapolates there",
                           ExtrapolationWarning, stacklevel=3)
 

@@ -88,6 +88,11 @@ def test_haloes_outside_the_training_range_are_named(fitted, name, tmp_path):
         model.sample(X, seed=1)
     assert len(caught) == 1
     np.testing.assert_array_equal(np.flatnonzero(model.outside_training_range(X)), [7])
+    low = X.copy()
+    low[3, 0] = model.x_min_[0] - 0.5  # and one halo lighter than any trained on
+    np.testing.assert_array_equal(np.flatnonzero(model.outside_training_range(low)), [3, 7])
+    with pytest.warns(density.ExtrapolationWarning, match=r"2 of 50 haloes .*\(M_h in \[.*; S_h in \["):
+        model.sample(low, seed=1)
     if model.has_log_prob:
         with pytest.warns(density.ExtrapolationWarning, match="1 of 50 haloes"):
             model.log_prob(X, Y)
