@@ -1365,6 +1365,11 @@ def save_density(model: DensityModel, folder: str | os.PathLike, card: dict | No
     from hgtools.models import plain_params
 
     model._check_fitted()
+    params = {k: v for k, v in plain_params(model).items() if k != "verbose"}
+    lost = sorted(set(model.get_params()) - set(params) - {"verbose"})
+    if lost:  # the card could not rebuild the model: refuse before writing anything
+        raise ValueError(f"cannot save the {model.name} model to {folder}: parameter(s) {', '.join(lost)} are not "
+                         "plain data (numbers, strings, or sequences of numbers)")
     versions = {}
     for package in CARD_LIBRARIES:
         try:
@@ -1372,7 +1377,7 @@ def save_density(model: DensityModel, folder: str | os.PathLike, card: dict | No
         except PackageNotFoundError:
             pass
     card = {**(card or {}), "kind": KIND, "model": model.name, "features": list(FEATURES), "targets": list(TARGETS),
-            "units": _units(), "params": {k: v for k, v in plain_params(model).items() if k != "verbose"},
+            "units": _units(), "params": params,
             "validation_mean_log_prob": getattr(model, "validation_log_prob_", None),
             "epochs_run": getattr(model, "epochs_run_", None), "fit_seconds": getattr(model, "fit_seconds_", None),
             "versions": versions}

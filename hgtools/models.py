@@ -686,15 +686,32 @@ def predict_with_set(folder: str | os.PathLike | list, halos: pd.DataFrame, *, b
     return out
 
 
+def _plain(value):
+    """``value`` as plain data — a number, string, bool, None or a tuple of numbers — or :data:`NotImplemented`.
+
+    NumPy scalars become Python numbers, and lists and 1D arrays of numbers
+    tuples (``hidden=[48, 48]`` is the same model as ``hidden=(48, 48)``).
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    if isinstance(value, (tuple, list, np.ndarray)) and np.ndim(value) == 1:
+        items = [v.item() if isinstance(v, np.generic) else v for v in value]
+        if all(isinstance(v, (int, float)) for v in items):
+            return tuple(items)
+    return NotImplemented
+
+
 def plain_params(model: BaseEstimator) -> dict:
-    """The hyper-parameters of a model that are plain data (numbers, strings, tuples of numbers)."""
+    """The hyper-parameters of a model that are plain data (numbers, strings, tuples of numbers; :func:`_plain`)."""
     if isinstance(model, StackedModel):
         return {}
     out = {}
     for key, value in model.get_params(deep=True).items():
-        if isinstance(value, (int, float, str, bool, type(None))) or (
-                isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value)):
-            out[key] = value
+        plain = _plain(value)
+        if plain is not NotImplemented:
+            out[key] = plain
     return out
 
 

@@ -72,6 +72,23 @@ def test_save_load_round_trip(fitted, name, tmp_path):
         density.save_density(model, folder)
 
 
+def test_parameters_given_as_lists_or_arrays_are_saved(fitted, tmp_path):
+    import copy
+
+    model = copy.copy(fitted["flow"])  # the same fitted flow, its parameters given as a list and an array
+    model.set_params(hidden=list(model.hidden), mass_knots=np.array(model.mass_knots))
+    folder = density.save_density(model, tmp_path / "lists")
+    assert json.loads((folder / "card.json").read_text())["params"]["hidden"] == [16, 16]
+    again, _ = density.load_density(folder)
+    X, _ = law(30, 5)
+    np.testing.assert_array_equal(fitted["flow"].sample(X, 2, seed=3), again.sample(X, 2, seed=3))
+    # a parameter the card cannot hold: a clear error, nothing written (not a card that rebuilds another model)
+    model.set_params(mass_knots=[[-0.5], [0.5]])
+    with pytest.raises(ValueError, match="mass_knots are not plain data"):
+        density.save_density(model, tmp_path / "nested")
+    assert not (tmp_path / "nested").exists()
+
+
 @pytest.mark.parametrize("name", density.DENSITY_MODELS)
 def test_haloes_outside_the_training_range_are_named(fitted, name, tmp_path):
     import warnings
