@@ -543,7 +543,21 @@ class FlowDensity(_NetworkDensity):
         0.086-0.227, 0.086-0.116, 2.0-3.2 points; 8 bins on (96, 96):
         1.738-1.765 nats and an energy distance up to 1.51 times its noise
         floor; 8 bins on (64, 64) (for a faster sampler): 1.736-1.764 nats,
-        0.095-0.129, 0.073-0.114, 2.9-4.6 points, up to 1.52 times.  In
+        0.095-0.129, 0.073-0.114, 2.9-4.6 points, up to 1.52 times.  With
+        the other defaults of 2026-11-29 (moving average, stellar-mass floor,
+        weights; four fits each, model seeds 0-3, scored against 49 draws of
+        the law per test halo), (48, 48) against (64, 64): largest
+        conditional-std error per M_h bin 0.048-0.090 (mean 0.062) and
+        0.078-0.095 (0.087); residual correlation 0.062-0.073 (0.066) and
+        0.049-0.077 (0.063); coverage 1.66-2.25 (1.97) and 1.50-2.60 (1.93)
+        points; KL estimate 0.058-0.065 and 0.062-0.067 nats; validation
+        log-density 1.784-1.791 and 1.783-1.791 nats; the sampler 1.92
+        instead of 2.58 us per draw on one thread (medians of seven
+        alternated runs of 2^18 draws), and populate of 10^7 haloes on two
+        workers 16.7-17.4 instead of 17.5-19.5 s (three alternated runs).
+        (32, 32): 0.080-0.165, 0.072-0.117 and 1.78-3.72 points.  (48, 48)
+        is not the default yet: the book's benchmark records
+        (``bench/density*.py``, ``bench/populate.py``) are of (64, 64).  In
         TFP's conditional MADE the first property of each layer gets spline
         parameters affine in the halo features (no hidden unit feeds it),
         hence ``mass_knots``; feeding the MADEs an embedding of
