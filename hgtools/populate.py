@@ -122,9 +122,16 @@ def _parquet_file(path: Path):
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path)
+        file = pq.ParquetFile(path)
     except Exception as err:  # pyarrow's errors for a damaged file
         raise PopulateError(f"{path} cannot be read as parquet: {err}") from None
+    stored = (file.schema_arrow.metadata or {}).get(b"pandas")  # pandas' description, parsed when a part is read
+    if stored is not None:
+        try:
+            json.loads(stored)
+        except ValueError as err:
+            raise PopulateError(f"{path}: its pandas metadata is damaged ({err})") from None
+    return file
 
 
 def _parquet_pieces(path: Path, rows: int) -> list[dict]:

@@ -122,6 +122,19 @@ def test_an_unreadable_file_is_refused_before_any_work(tmp_path, model_set, univ
     assert not out.exists() and not pop.partial_folder(out).exists()
 
 
+def test_a_file_with_damaged_pandas_metadata_is_refused_before_any_work(tmp_path, model_set, universe):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "halos.parquet"
+    table = pa.Table.from_pandas(universe[0][list(FEATURES)].iloc[:500])
+    pq.write_table(table.replace_schema_metadata({b"pandas": b"{damaged"}), src)
+    out = tmp_path / "painted"
+    with pytest.raises(pop.PopulateError, match="halos.parquet: its pandas metadata is damaged"):
+        pop.populate(model_set, src, out, progress=False)
+    assert not out.exists() and not pop.partial_folder(out).exists()
+
+
 def test_an_interrupted_run_is_finished_by_the_same_command(tmp_path, cluster, model_set, universe):
     csv = tmp_path / "halos.csv"
     universe[0][["ID", *FEATURES]].iloc[:5000].to_csv(csv, index=False)
