@@ -10,8 +10,9 @@ it, and the *declared* code (modules of ``hgtools``) and data it depends on.
 Cache keys derive from the declarations and nothing else (:func:`cache_key`):
 a digest of the declared modules' source, the run configuration's identity and
 the input data's identity.  Editing a declared module changes the key, and the
-artefact is recomputed on its next use.  The training run is declared the same
-way (:data:`TRAINING`).
+artefact is recomputed in the next run that uses it (a
+:class:`hgtools.pipeline.Run` reads the sources once, when it opens).  The
+training run is declared the same way (:data:`TRAINING`).
 
 The MyST label of an artefact (``fig-9``, ``table-1``, ...) is its ``key``;
 the book's introduction links each entry of the map to its page.
@@ -23,6 +24,7 @@ import hashlib
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -238,18 +240,40 @@ def _file_digest(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def code_digest(modules: tuple[str, ...], code_root: str | os.PathLike = PACKAGE_DIR) -> str:
-    """A digest of the source of the declared modules (read from ``code_root``)."""
+def _module_digest(module: str, code_root: str | os.PathLike) -> str:
+    path = module_file(module, code_root)
+    stat = path.stat()
+    return _file_digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def declared_modules() -> tuple[str, ...]:
+    """Every module declared by an artefact, the training run or the density models, sorted."""
+    return tuple(sorted({module for artefact in (*ARTEFACTS, TRAINING, DENSITY) for module in artefact.code}))
+
+
+def code_digests(code_root: str | os.PathLike = PACKAGE_DIR) -> dict[str, str]:
+    """The digest of every declared module's source, read now from ``code_root``.
+
+    A run keys all its artefacts with the digests read when it opens, so that a
+    source file edited while it runs cannot give one run two keys (models
+    fitted under one and looked for under the other, or a table computed by
+    one code and filed under the other's key).
+    """
+    return {module: _module_digest(module, code_root) for module in declared_modules()}
+
+
+def code_digest(modules: tuple[str, ...], code_root: str | os.PathLike = PACKAGE_DIR,
+                digests: Mapping[str, str] | None = None) -> str:
+    """A digest of the source of the declared modules (read from ``code_root``, or taken from ``digests``)."""
     h = hashlib.sha256()
     for module in sorted(set(modules)):
-        path = module_file(module, code_root)
-        stat = path.stat()
-        h.update(module.encode() + b"\0" + _file_digest(str(path), stat.st_mtime_ns, stat.st_size).encode())
+        digest = digests[module] if digests is not None and module in digests else _module_digest(module, code_root)
+        h.update(module.encode() + b"\0" + digest.encode())
     return h.hexdigest()
 
 
 def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | os.PathLike = PACKAGE_DIR,
-              compute=None, extra: dict | None = None) -> str:
+              compute=None, extra: dict | None = None, digests: Mapping[str, str] | None = None) -> str:
     """The one cache key of hgtools: declared code + run configuration + input data.
 
     Parameters
@@ -266,8 +290,10 @@ def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | 
         The glue function that computes the artefact: its own source joins the key.
     extra : dict, optional
         Further settings that decide the content.
+    digests : mapping, optional
+        The modules' digests read earlier (:func:`code_digests`); by default they are read now.
     """
-    blob = {"artefact": artefact.key, "code": code_digest(artefact.code, code_root), "config": config,
+    blob = {"artefact": artefact.key, "code": code_digest(artefact.code, code_root, digests), "config": config,
             "data": data, "extra": extra or {},
             "compute": "" if compute is None else hashlib.sha256(inspect.getsource(compute).encode()).hexdigest()}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -89,7 +89,8 @@ class Run:
         With absolute folders (:meth:`RunConfig.resolve`).
     catalogue : Catalogue
     code_root : path
-        Where the declared modules of cache keys are read (the installed package).
+        Where the declared modules of cache keys are read (the installed package),
+        once, when the run opens: every cache key of the run is of that code.
     verbose : bool
         Say on the terminal (stderr) what is reused and what is computed, and how long it took.
     """
@@ -97,6 +98,7 @@ class Run:
     def __init__(self, config: RunConfig, catalogue: Catalogue, *, code_root: str | os.PathLike = artefacts.PACKAGE_DIR,
                  verbose: bool = True):
         self.config, self.catalogue, self.code_root, self.verbose = config, catalogue, Path(code_root), verbose
+        self.code_digests = artefacts.code_digests(self.code_root)
 
     @property
     def cache_dir(self) -> Path:
@@ -118,7 +120,7 @@ class Run:
 
         config = training.TrainingConfig.from_run(self.config, **settings)
         key = artefacts.cache_key(artefacts.TRAINING, self.config.identity(), self.catalogue.identity(),
-                                  code_root=self.code_root, extra=config.identity())
+                                  code_root=self.code_root, extra=config.identity(), digests=self.code_digests)
         return training.train(self.catalogue.table, self.meta, config, folder=self.cache_dir / "models" / key,
                               card={"run": self.config.to_dict(), "cache_key": key,
                                     "catalogue": self.catalogue.identity()}, alongside=alongside)
@@ -280,7 +282,8 @@ class Run:
         compute = _COMPUTE[key]
         data = self._data_identity(artefact)
         cache_key = artefacts.cache_key(artefact, self.config.identity(), data, code_root=self.code_root,
-                                        compute=compute, extra={"format": ARTEFACT_FORMAT})
+                                        compute=compute, extra={"format": ARTEFACT_FORMAT},
+                                        digests=self.code_digests)
         path = self.cache_dir / "artefacts" / f"{key}-{cache_key}.parquet"
         if path.exists():
             if self.verbose:
@@ -317,7 +320,8 @@ class Run:
     def _density_key(self) -> str:
         """The density models' cache key: their code, the run and the catalogue."""
         return artefacts.cache_key(artefacts.DENSITY, self.config.identity(), self.catalogue.identity(),
-                                   code_root=self.code_root, extra={"epochs": self.config.sizes.density_epochs})
+                                   code_root=self.code_root, extra={"epochs": self.config.sizes.density_epochs},
+                                   digests=self.code_digests)
 
     def truth_law(self) -> dict | None:
         """The source's exact conditional law of the galaxies, as two functions, or None without one.

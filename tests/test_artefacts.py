@@ -84,8 +84,14 @@ def stub_run(tmp_path, code_copy, small_catalogue, universe, monkeypatch):
     monkeypatch.setitem(pipeline._COMPUTE, "fig-9", counting("fig-9"))
     config = RunConfig(box_size=128.0, data_dir=str(tmp_path / "data"))
     run = pipeline.Run(config, Catalogue(small_catalogue, {**universe[1]}), code_root=code_copy, verbose=False)
-    run.__dict__["models"] = SimpleNamespace(folder=Path("models-key"), predictions=small_catalogue)
-    return run, calls
+    return reopened(run), calls
+
+
+def reopened(run: pipeline.Run) -> pipeline.Run:
+    """The same run opened anew (it reads the code again), its models the same stand-in."""
+    run = pipeline.Run(run.config, run.catalogue, code_root=run.code_root, verbose=False)
+    run.__dict__["models"] = SimpleNamespace(folder=Path("models-key"), predictions=run.catalogue.table)
+    return run
 
 
 def test_editing_a_declared_dependency_recomputes_the_artefact(stub_run, code_copy):
@@ -94,18 +100,38 @@ def test_editing_a_declared_dependency_recomputes_the_artefact(stub_run, code_co
     run.artefact("table-1"), run.artefact("fig-9")
     assert calls == ["table-1", "fig-9"]  # the second time both come from the cache
     edit(code_copy, "evaluation")  # declared by both
+    run = reopened(run)
     run.artefact("table-1"), run.artefact("fig-9")
     assert calls == ["table-1", "fig-9"] * 2
     edit(code_copy, "metrics")  # Table 1's 2D KS: not a dependency of the spectra
+    run = reopened(run)
     run.artefact("table-1"), run.artefact("fig-9")
     assert calls[4:] == ["table-1"]
     edit(code_copy, "reference")  # the bin edges of Fig. 9, the study's values of Table 1
+    run = reopened(run)
     run.artefact("table-1"), run.artefact("fig-9")
     assert calls[5:] == ["table-1", "fig-9"]
     edit(code_copy, "plots")  # declared by neither
+    run = reopened(run)
     run.artefact("table-1"), run.artefact("fig-9")
     assert len(calls) == 7
     assert first[0].equals(run.artefact("table-1"))
+
+
+def test_a_source_edited_while_a_run_is_open_does_not_move_its_keys(stub_run, code_copy):
+    # the code a run imported is the code it opened with: one run, one key per artefact
+    run, calls = stub_run
+    density_folder = run.density_folder
+    run.artefact("table-1")
+    edit(code_copy, "density")
+    edit(code_copy, "evaluation")
+    assert run.density_folder == density_folder
+    run.artefact("table-1")
+    assert calls == ["table-1"]
+    later = reopened(run)
+    assert later.density_folder != density_folder
+    later.artefact("table-1")
+    assert calls == ["table-1"] * 2
 
 
 def test_a_cached_table_keeps_its_index(stub_run, monkeypatch):
