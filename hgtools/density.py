@@ -282,7 +282,7 @@ SAMPLE_CHUNK_ROWS = 32_768
 #: Rows the flow's sampler works on at a time inside one call, one block after the other in an XLA loop
 #: (:meth:`FlowDensity._blocks`): the ~50 passes of its splines over a block's parameters then stay in
 #: a core's first caches, and a galaxy's draw is computed with the same arithmetic whatever the chunk
-#: or the thread it falls in.  2^18 draws of a flow of the book's architecture, five runs each
+#: or the thread it falls in.  2^18 draws of a flow of (64, 64) (the book's then), five runs each
 #: alternated in a process of one thread (AMD EPYC with AVX2, 2026-11-29, medians): chunks of 8,192
 #: rows computed whole (the sampler before blocks) 2.78 us per draw; chunks of 32,768 in blocks of
 #: 4,096, 2,048, 1,024, 512, 256 and 128 rows 2.68, 2.59, 2.54, 2.29, 2.10 and 2.22 us; chunks of
@@ -558,8 +558,8 @@ class FlowDensity(_NetworkDensity):
         alternated runs of 2^18 draws), and populate of 10^7 haloes on two
         workers 16.7-17.4 instead of 17.5-19.5 s (three alternated runs).
         (32, 32): 0.080-0.165, 0.072-0.117 and 1.78-3.72 points.  (48, 48)
-        is not the default yet: the book's benchmark records
-        (``bench/density*.py``, ``bench/populate.py``) are of (64, 64).  In
+        is the default since (the book's benchmark records,
+        ``bench/density*.py`` and ``bench/populate.py``, are of it).  In
         TFP's conditional MADE the first property of each layer gets spline
         parameters affine in the halo features (no hidden unit feeds it),
         hence ``mass_knots``; feeding the MADEs an embedding of
@@ -791,8 +791,9 @@ class FlowDensity(_NetworkDensity):
     (seeds 0 and 1) M* at 13-15.5 is drawn with a scatter of 0.120 dex about
     the true means (the law 0.114), and the bin's largest error moves to g-i
     (0.051 and 0.050 against 0.043 dex).  These notes were measured with
-    networks of (128, 128); with (64, 64) the book's flow draws M* at 13-15.5
-    0.122 dex wide at fixed halo (the law 0.113; ``bench/density.py``).
+    networks of (128, 128); with (64, 64) the book's flow drew M* at 13-15.5
+    0.122 dex wide at fixed halo (the law 0.113; ``bench/density.py``,
+    2026-11-29).
 
     How precisely the training galaxies themselves fix each bin's scatter and
     correlations is measured by :func:`hgtools.density_scores.sample_noise`
@@ -822,7 +823,7 @@ class FlowDensity(_NetworkDensity):
 
     name = "flow"
 
-    def __init__(self, hidden: tuple[int, ...] = (64, 64), n_bins: int = 16, bound: float = 8.0,
+    def __init__(self, hidden: tuple[int, ...] = (48, 48), n_bins: int = 16, bound: float = 8.0,
                  n_layers: int = 2, mass_knots: tuple[float, ...] = MASS_KNOTS, learning_rate: float = 2e-3,
                  batch_size: int = 1024, epochs: int = 200, patience: int = 12, lr_drops: int = 2,
                  jit_compile: bool = True, ema: float = 0.995, stellar_mass_floor: float | None = LOG_STELLAR_MASS_MIN,
@@ -1072,10 +1073,11 @@ class FlowDensity(_NetworkDensity):
         (:meth:`_new_units`; the first property's spline parameters depend on
         the halo features alone), from the units before it — the same numbers
         as a whole MADE pass per property (the masked-out weights are zero),
-        for a sixth of their arithmetic (with the default networks 12.7
-        thousand multiply-adds per halo and layer, 10.5 thousand without the
-        M_h hinges, less than one whole pass's 20 thousand; with (128, 128)
-        29, 25 and 46 thousand).  Hidden units are kept as
+        for a sixth of their arithmetic (with the default networks, (48,
+        48), 9.6 thousand multiply-adds per halo and layer, 7.6 thousand
+        without the M_h hinges, less than one whole pass's 15 thousand; with
+        (64, 64) 12.7, 10.5 and 20 thousand; with (128, 128) 29, 25 and 46
+        thousand).  Hidden units are kept as
         (n, units); the spline parameters come out of their matrix product
         transposed, (parameters, n), for
         :meth:`spline_forward`.  Against
