@@ -26,6 +26,7 @@ import functools
 import glob as globbing
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -63,6 +64,23 @@ SETTLE_SECONDS = 600.0  # the longest wait for cancelled partitions still being 
 
 class PopulateError(ValueError):
     """Bad input or output of a populate run (the message names the file or argument)."""
+
+
+class RefusalFilter(logging.Filter):
+    """Drops a Dask worker's "Compute Failed" record of a task refused for its input (a :class:`PopulateError`).
+
+    A partition with bad input (a NaN feature, a halo outside the box, an
+    unreadable CSV row) makes its task raise a :class:`PopulateError`, which
+    populate raises in turn with its clear message.  The worker would first
+    log the failure with its traceback; on a local cluster that record lands
+    on the user's terminal before the message.  Other failures are logged as
+    Dask logs them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        refused = f"{PopulateError.__name__}("
+        return not (str(record.msg).startswith("Compute Failed")
+                    and any(isinstance(arg, str) and arg.startswith(refused) for arg in record.args or ()))
 
 
 # ---------------------------------------------------------------------------
@@ -747,7 +765,24 @@ def _client(workers: int | None, scheduler: str | None):
     if scheduler is not None:
         return Client(scheduler), None
     cluster = local_cluster(workers)
-    return Client(cluster), cluster
+    client = Client(cluster)
+    client.register_plugin(_quiet_refusals())  # its workers' logs reach this terminal; a replaced worker gets it too
+    return client, cluster
+
+
+def _quiet_refusals():
+    """A worker plugin that adds :class:`RefusalFilter` to the worker's logger (once)."""
+    from distributed import WorkerPlugin
+
+    class QuietRefusals(WorkerPlugin):
+        name = "hgtools-quiet-refusals"
+
+        def setup(self, worker) -> None:
+            log = logging.getLogger("distributed.worker")
+            if not any(isinstance(f, RefusalFilter) for f in log.filters):
+                log.addFilter(RefusalFilter())
+
+    return QuietRefusals()
 
 
 def populate(models: str | os.PathLike, halos: str | os.PathLike, out: str | os.PathLike, *,
@@ -982,7 +1017,7 @@ def _settle(client, tag: str, timeout: float = SETTLE_SECONDS) -> None:
 
 
 __all__ = ["CompiledLightGBM", "compiled_cache_dir", "DELTA3_MIN_MASS", "DELTA3_RADIUS", "DROPPED_WORKER_VARIABLES",
-           "OWN_FEATURES", "POSITIONS", "PopulateError", "PopulateResult", "assemble_delta3", "count_slab", "delta3_graph",
-           "halo_frame", "input_columns", "input_files", "local_cluster", "model_fingerprint", "paint",
-           "part_name", "partial_folder", "partition_plan", "populate", "raw_columns", "read_piece", "slab_count",
-           "split_into_slabs"]
+           "OWN_FEATURES", "POSITIONS", "PopulateError", "PopulateResult", "RefusalFilter", "assemble_delta3",
+           "count_slab", "delta3_graph", "halo_frame", "input_columns", "input_files", "local_cluster",
+           "model_fingerprint", "paint", "part_name", "partial_folder", "partition_plan", "populate", "raw_columns",
+           "read_piece", "slab_count", "split_into_slabs"]

@@ -206,16 +206,19 @@ def test_the_local_clusters_workers_wait_passively_and_keep_glibcs_malloc(monkey
      "inside the periodic box"),
     (lambda t: t, ["--draws", "3"], "point-model set (saved stacks), which paints one galaxy"),
     (lambda t: t, ["--box-size", "-1"], "--box-size must be a positive number"),
+    (lambda t: t.assign(C_h=np.where(np.arange(len(t)) == 150, np.nan, t["C_h"])), [],
+     "(row groups 0-0): column 'C_h' has 1 NaN value(s) (first at row 150)"),
 ])
-def test_bad_input_is_refused_with_nothing_written(tmp_path, capsys, model_set, universe, change, args, message):
+def test_bad_input_is_refused_with_nothing_written(tmp_path, capfd, model_set, universe, change, args, message):
+    # capfd: the local cluster's workers write to this terminal too, and must not log a traceback there
     cat, _ = universe
     src = tmp_path / "halos.parquet"
     change(cat[list(FEATURES)].iloc[:200].copy()).to_parquet(src)
     out = tmp_path / "painted"
     assert cli.main(["populate", "--models", str(model_set), "--halos", str(src), "--out", str(out),
                      "--workers", "1", *args]) == 1
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    err = capfd.readouterr().err
+    assert message in err and "Traceback" not in err and "Compute Failed" not in err
     assert not out.exists() and not pop.partial_folder(out).exists()
 
 
