@@ -272,8 +272,14 @@ def code_digest(modules: tuple[str, ...], code_root: str | os.PathLike = PACKAGE
     return h.hexdigest()
 
 
+def source_digest(function) -> str:
+    """A digest of a function's source (read now, from its file)."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
 def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | os.PathLike = PACKAGE_DIR,
-              compute=None, extra: dict | None = None, digests: Mapping[str, str] | None = None) -> str:
+              compute: str | None = None, extra: dict | None = None,
+              digests: Mapping[str, str] | None = None) -> str:
     """The one cache key of hgtools: declared code + run configuration + input data.
 
     Parameters
@@ -286,8 +292,8 @@ def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | 
         The identity of the inputs (the catalogue's, the training run's key, ...).
     code_root : path
         Where the declared modules are read (the installed package by default).
-    compute : callable, optional
-        The glue function that computes the artefact: its own source joins the key.
+    compute : str, optional
+        The :func:`source_digest` of the glue function that computes the artefact (its source joins the key).
     extra : dict, optional
         Further settings that decide the content.
     digests : mapping, optional
@@ -295,7 +301,7 @@ def cache_key(artefact: Artefact, config: dict, data: dict, *, code_root: str | 
     """
     blob = {"artefact": artefact.key, "code": code_digest(artefact.code, code_root, digests), "config": config,
             "data": data, "extra": extra or {},
-            "compute": "" if compute is None else hashlib.sha256(inspect.getsource(compute).encode()).hexdigest()}
+            "compute": compute or ""}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -328,4 +334,4 @@ def map_markdown(has_law: bool = True) -> str:
 
 
 __all__ = ["ARTEFACTS", "PACKAGE_DIR", "TRAINING", "Artefact", "by_chapter", "cache_key", "code_digest", "get", "link",
-           "map_markdown", "map_table", "module_file"]
+           "map_markdown", "map_table", "module_file", "source_digest"]

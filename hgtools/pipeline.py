@@ -90,7 +90,8 @@ class Run:
     catalogue : Catalogue
     code_root : path
         Where the declared modules of cache keys are read (the installed package),
-        once, when the run opens: every cache key of the run is of that code.
+        once, when the run opens, with the source of the functions here that
+        compute the artefacts: every cache key of the run is of that code.
     verbose : bool
         Say on the terminal (stderr) what is reused and what is computed, and how long it took.
     """
@@ -99,6 +100,7 @@ class Run:
                  verbose: bool = True):
         self.config, self.catalogue, self.code_root, self.verbose = config, catalogue, Path(code_root), verbose
         self.code_digests = artefacts.code_digests(self.code_root)
+        self.compute_digests = {key: artefacts.source_digest(compute) for key, compute in _COMPUTE.items()}
 
     @property
     def cache_dir(self) -> Path:
@@ -282,7 +284,7 @@ class Run:
         compute = _COMPUTE[key]
         data = self._data_identity(artefact)
         cache_key = artefacts.cache_key(artefact, self.config.identity(), data, code_root=self.code_root,
-                                        compute=compute, extra={"format": ARTEFACT_FORMAT},
+                                        compute=self.compute_digests[key], extra={"format": ARTEFACT_FORMAT},
                                         digests=self.code_digests)
         path = self.cache_dir / "artefacts" / f"{key}-{cache_key}.parquet"
         if path.exists():

@@ -134,6 +134,17 @@ def test_a_source_edited_while_a_run_is_open_does_not_move_its_keys(stub_run, co
     assert calls == ["table-1"] * 2
 
 
+def test_a_glue_function_edited_while_a_run_is_open_does_not_move_its_key(stub_run, monkeypatch):
+    # the source of the function computing an artefact (hgtools.pipeline) joins its key, read when the run opens
+    run, calls = stub_run
+    run.artefact("table-1")
+    monkeypatch.setattr(artefacts.inspect, "getsource", lambda function: "def edited(run): ...")  # its file edited
+    run.artefact("table-1")
+    assert calls == ["table-1"]
+    reopened(run).artefact("table-1")
+    assert calls == ["table-1"] * 2
+
+
 def test_a_cached_table_keeps_its_index(stub_run, monkeypatch):
     run, _ = stub_run
     table = pd.DataFrame({"relation": ["a vs b", "c vs d"], "D": [0.1, 0.2]}).set_index("relation")
