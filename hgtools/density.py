@@ -558,8 +558,8 @@ class FlowDensity(_NetworkDensity):
         alternated runs of 2^18 draws), and populate of 10^7 haloes on two
         workers 16.7-17.4 instead of 17.5-19.5 s (three alternated runs).
         (32, 32): 0.080-0.165, 0.072-0.117 and 1.78-3.72 points.  (48, 48)
-        is the default since (the book's benchmark records,
-        ``bench/density*.py`` and ``bench/populate.py``, are of it).  In
+        is the default; the book's benchmark records (``bench/density*.py``
+        and ``bench/populate.py``) are of it.  In
         TFP's conditional MADE the first property of each layer gets spline
         parameters affine in the halo features (no hidden unit feeds it),
         hence ``mass_knots``; feeding the MADEs an embedding of
@@ -694,7 +694,15 @@ class FlowDensity(_NetworkDensity):
         itself a few w above the floor, and maps back above it, so no draw
         falls below the selection and the density there is zero.  w = 0.1 dex
         is about the law's scatter of M* at fixed halo (0.105-0.141 dex per
-        M_h bin on the test split); it was not tuned.  ``None``
+        M_h bin on the test split); 0.05 and 0.2 did neither better nor
+        worse (two fits each, model seeds 0 and 1, one thread each two at a
+        time, the defaults otherwise, against 49 draws of the law per test
+        halo, 2026-11-30): largest residual-correlation error 0.071 and
+        0.046, 0.061 and 0.050 against 0.083 and 0.061; coverage 2.06 and
+        2.05, 2.31 and 1.92 against 1.86 and 2.64 points; conditional std
+        0.076 and 0.072, 0.066 and 0.053 against 0.069 and 0.061;
+        validation log-density 1.787 and 1.786, 1.789 and 1.784 against
+        1.789 and 1.784 nats.  ``None``
         models M* itself: the flow so fitted (model seeds 0 and 1) drew 0.29
         and 0.31 % of the test split's galaxies below 8.75, 2.4 and 2.8 % at
         10.5 <= M_h < 11, where the law draws none.  With the floor (0.1 dex;
