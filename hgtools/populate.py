@@ -74,7 +74,9 @@ class RefusalFilter(logging.Filter):
     populate raises in turn with its clear message.  The worker would first
     log the failure with its traceback; on a local cluster that record lands
     on the user's terminal before the message.  Other failures are logged as
-    Dask logs them.
+    Dask logs them.  Matched on the record distributed (2026.8) writes: the
+    message "Compute Failed", the exception's ``repr`` among its arguments
+    (the bad-input test reads the workers' output, and fails if that changes).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
