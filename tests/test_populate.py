@@ -222,6 +222,19 @@ def test_bad_input_is_refused_with_nothing_written(tmp_path, capfd, model_set, u
     assert not out.exists() and not pop.partial_folder(out).exists()
 
 
+def test_only_refused_partitions_are_kept_off_the_workers_log():
+    import logging
+
+    def record(msg, *args):
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, msg, args, None)
+
+    failed = "Compute Failed\nKey: %s\nState: %s\nTask: %s\nException: %r\nTraceback: %r\n"
+    keep = pop.RefusalFilter().filter
+    assert not keep(record(failed, "paint-1", "executing", "<Task>", 'PopulateError("h.parquet: NaN")', "  File"))
+    assert keep(record(failed, "paint-1", "executing", "<Task>", 'ValueError("a bug")', "  File"))
+    assert keep(record("Worker process %s was killed", "PopulateError(x)"))
+
+
 def test_inputs_are_found_and_bad_ones_named(tmp_path):
     (tmp_path / "a.parquet").write_bytes(b"")
     (tmp_path / "b.parquet").write_bytes(b"")
