@@ -333,5 +333,5 @@ def map_markdown(has_law: bool = True) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["ARTEFACTS", "PACKAGE_DIR", "TRAINING", "Artefact", "by_chapter", "cache_key", "code_digest", "get", "link",
-           "map_markdown", "map_table", "module_file", "source_digest"]
+__all__ = ["ARTEFACTS", "PACKAGE_DIR", "TRAINING", "Artefact", "by_chapter", "cache_key", "code_digest", "code_digests",
+           "declared_modules", "get", "link", "map_markdown", "map_table", "module_file", "source_digest"]
